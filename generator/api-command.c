@@ -1,0 +1,713 @@
+/* libnbd API description: data-path commands (read, write, flush, trim,
+ * cache, zero, block status), in synchronous and asynchronous forms.
+ */
+#include "api.h"
+
+/* LIBNBD_CMD_FLAG_* bits, for the O_FLAGS subsets below. */
+#define CF_FUA         0x01u
+#define CF_NO_HOLE     0x02u
+#define CF_DF          0x04u
+#define CF_REQ_ONE     0x08u
+#define CF_FAST_ZERO   0x10u
+#define CF_PAYLOAD_LEN 0x20u
+
+/* Paragraphs shared by several descriptions. */
+
+#define STRICT_NOTE \
+  "Before anything is sent, libnbd checks the request against what the " \
+  "server advertised, so that mistakes fail at once instead of costing a " \
+  "round trip: which checks run is selected by L<nbd_set_strict_mode(3)>. " \
+  "With C<LIBNBD_STRICT_FLAGS> a flag this call does not know is refused " \
+  "with C<EINVAL>; with C<LIBNBD_STRICT_ZERO_SIZE> a zero C<count> is " \
+  "refused with C<EINVAL>; with C<LIBNBD_STRICT_ALIGN> a range that is not " \
+  "a multiple of the server's minimum block size is refused with " \
+  "C<EINVAL>. Clearing those bits lets the request reach the server, " \
+  "which then decides."
+
+#define SERVER_ERROR_NOTE \
+  "When the server itself rejects the request, the error it sent is " \
+  "translated to the nearest errno value (for example C<EIO>, C<EPERM>, " \
+  "C<ENOSPC>, C<EINVAL>, C<ENOTSUP>, C<EOVERFLOW>) and becomes the error " \
+  "of the call, retrievable with L<nbd_get_errno(3)> and " \
+  "L<nbd_get_error(3)>. A failing command does not break the connection: " \
+  "further commands may still be issued."
+
+#define SYNC_NOTE \
+  "This call blocks until the server has replied (or the connection " \
+  "fails); it is a convenience wrapper that queues the command exactly " \
+  "like its C<nbd_aio_*> counterpart and then runs the state machine " \
+  "until that command has been retired. Returns 0 on success or -1 on " \
+  "error."
+
+#define ASYNC_NOTE \
+  "The command is only queued: this call returns as soon as it has been " \
+  "placed in the handle's outgoing queue (and possibly partly written), " \
+  "without waiting for the reply. The result is a cookie, a positive " \
+  "64 bit number unique among the commands of this handle, which " \
+  "identifies the command to L<nbd_aio_command_completed(3)>. The " \
+  "reply is processed while the application drives the handle, for " \
+  "example with L<nbd_poll(3)> or L<nbd_aio_notify_read(3)>.\n\n" \
+  "The optional C<completion> callback runs exactly once, when the " \
+  "reply has been fully processed (after any per-chunk or per-extent " \
+  "callback, and before any of the free functions). On entry C<*error> " \
+  "is 0 if the command succeeded or the errno value describing why it " \
+  "failed. If the callback returns 1 the command is retired at once and " \
+  "its cookie becomes unknown to L<nbd_aio_command_completed(3)>; for " \
+  "any other return value the command stays around until the " \
+  "application retires it with L<nbd_aio_command_completed(3)>. Storing " \
+  "a non-zero value into C<*error> and returning -1 turns a success into " \
+  "a failure with that errno. Like every callback, it must not call " \
+  "C<nbd_*> functions on the same handle.\n\n" \
+  "If this call returns -1 the command was never queued: no callback " \
+  "will run, but the free functions of any closures passed in are " \
+  "still called."
+
+#define ERROR_CB_NOTE \
+  "Each callback invocation receives C<int *error>. On entry it holds " \
+  "the errno value of the first problem already detected for this " \
+  "command, or 0; the other arguments are valid even when it is " \
+  "non-zero. To make the whole command fail, the callback stores an " \
+  "errno value into C<*error> and returns -1 (if it stores nothing, " \
+  "C<EPROTO> is used); the first such failure wins and later chunks or " \
+  "contexts are still delivered. Whatever the callback writes is " \
+  "ignored when it returns anything other than -1, and writing 0 has " \
+  "no effect. The callback runs with the handle lock held, so it must " \
+  "not call C<nbd_*> functions on the same handle."
+
+#define PREAD_INIT_NOTE \
+  "On failure, the contents of C<buf> depend on " \
+  "L<nbd_set_pread_initialize(3)>. When it is enabled (the default) " \
+  "libnbd zeroes the buffer before the read is issued, so it never " \
+  "exposes stale memory, but after an error C<buf> may hold zeroes, " \
+  "partial data from the server, or a mixture. When it is disabled the " \
+  "buffer is left untouched up front and its contents after a failure " \
+  "are undefined."
+
+#define BS_64_EXTENTS_NOTE \
+  "The C<extent64> callback receives C<metacontext>, the name of the " \
+  "context the entries describe (such as C<\"base:allocation\">), " \
+  "C<offset>, the absolute position of the first entry, and an array " \
+  "of C<nr_entries> C<nbd_extent> structures, each with a C<length> in " \
+  "bytes and a C<flags> field whose meaning depends on the context (for " \
+  "the contexts libnbd knows, see the C<LIBNBD_STATE_*> constants). The " \
+  "entries are consecutive, starting at C<offset>. The callback is " \
+  "normally called once per negotiated context; a server that cannot " \
+  "answer for some context may leave it out, and a misbehaving server " \
+  "may cause extra calls, so always check C<metacontext>."
+
+const struct call api_command_calls[] = {
+  /* --- synchronous commands --------------------------------------- */
+  {
+    .name = "pread",
+    .not_implemented = true,
+    .args = { A_BYTES_OUT ("buf", "count"), A_UINT64 ("offset") },
+    .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "read from the NBD server",
+    .description =
+      "Read C<count> bytes of the export, beginning at byte C<offset>, "
+      "into the caller's buffer C<buf>, which must be at least C<count> "
+      "bytes long. The read is all or nothing: the call succeeds only if "
+      "the whole range was obtained, and no indication is given of which "
+      "parts of the server's reply were data and which were holes (use "
+      "L<nbd_pread_structured(3)> for that).\n\n"
+      "No flag is accepted: C<flags> must be 0. In particular "
+      "C<LIBNBD_CMD_FLAG_DF> is only available through "
+      "L<nbd_pread_structured(3)>.\n\n"
+      "A single request may not exceed 64 MiB; larger C<count> values "
+      "fail with C<ERANGE>. The server may advertise a smaller limit, "
+      "visible through L<nbd_get_block_size(3)>. Under "
+      "C<LIBNBD_STRICT_BOUNDS> a range extending past the end of the "
+      "export is refused with C<EINVAL> before being sent.\n\n"
+      PREAD_INIT_NOTE "\n\n"
+      STRICT_NOTE "\n\n"
+      SERVER_ERROR_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_aio_pread(3) nbd_pread_structured(3) nbd_get_size(3) "
+      "nbd_get_block_size(3) nbd_set_pread_initialize(3) "
+      "nbd_get_pread_initialize(3) nbd_set_strict_mode(3) libnbd(3)",
+  },
+  {
+    .name = "pread_structured",
+    .not_implemented = true,
+    .args = { A_BYTES_OUT ("buf", "count"), A_UINT64 ("offset"),
+              A_CLOSURE ("chunk") },
+    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_DF) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "read from the NBD server",
+    .description =
+      "Read C<count> bytes of the export, beginning at byte C<offset>, "
+      "into C<buf>, like L<nbd_pread(3)>, but report each piece of the "
+      "server's reply to the C<chunk> callback as it arrives. When "
+      "structured replies are in use, a server may answer one read with "
+      "several chunks, in any order, each covering part of the range; "
+      "libnbd copies each one into its place in C<buf> and then calls "
+      "the callback. Without structured replies the server answers in "
+      "one piece, and the callback is called once for the whole range.\n\n"
+      "The callback gets C<subbuf> and C<count>, the part of C<buf> that "
+      "was just filled (in C, C<subbuf> points inside C<buf>), C<offset>, "
+      "the position of that part within the export (an absolute export "
+      "offset, not an offset into C<buf>), and C<status>, one of:\n\n"
+      "- C<LIBNBD_READ_DATA>: C<subbuf> now holds C<count> bytes of data "
+      "sent by the server.\n"
+      "- C<LIBNBD_READ_HOLE>: the server reported a hole; C<subbuf> holds "
+      "C<count> zero bytes.\n"
+      "- C<LIBNBD_READ_ERROR>: the server reported an error tied to "
+      "C<offset>; C<count> is 0 and C<subbuf> must not be used, and "
+      "C<*error> holds the errno value for the server's error, whether or "
+      "not an earlier error was seen.\n\n"
+      "A server-wide failure that is not tied to an offset does not reach "
+      "the callback at all. If the read succeeds, the callback has been "
+      "called at least once; libnbd does not verify that the chunks "
+      "cover the whole range without overlap, which is the callback's job "
+      "if it matters. A non-compliant server can cause extra calls or "
+      "calls with a zero C<count>.\n\n"
+      ERROR_CB_NOTE "\n\n"
+      "C<flags> may be 0 or C<LIBNBD_CMD_FLAG_DF>, which asks the server "
+      "to answer with a single chunk rather than fragmenting the reply. "
+      "Only servers for which L<nbd_can_df(3)> is true honour it; with "
+      "C<LIBNBD_STRICT_COMMANDS> the flag is refused with C<EINVAL> for "
+      "other servers. libnbd does not check that the server obeyed it.\n\n"
+      "The 64 MiB request limit (C<ERANGE>), the C<LIBNBD_STRICT_BOUNDS> "
+      "check (C<EINVAL>) and the treatment of C<buf> on failure are the "
+      "same as for L<nbd_pread(3)>.\n\n"
+      PREAD_INIT_NOTE "\n\n"
+      STRICT_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_pread(3) nbd_aio_pread_structured(3) nbd_can_df(3) "
+      "nbd_get_structured_replies_negotiated(3) nbd_get_block_size(3) "
+      "nbd_set_pread_initialize(3) nbd_set_strict_mode(3) libnbd(3)",
+  },
+  {
+    .name = "pwrite",
+    .not_implemented = true,
+    .args = { A_BYTES_IN ("buf", "count"), A_UINT64 ("offset") },
+    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_FUA) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "write to the NBD server",
+    .description =
+      "Write the C<count> bytes found at C<buf> to the export, beginning "
+      "at byte C<offset>. The write is all or nothing, and the call "
+      "returns once the server has acknowledged it.\n\n"
+      "C<flags> may be 0 or C<LIBNBD_CMD_FLAG_FUA> (forced unit access): "
+      "the server must then put the data on stable storage before "
+      "replying, instead of waiting for a later L<nbd_flush(3)>. Use it "
+      "only when L<nbd_can_fua(3)> is true; with "
+      "C<LIBNBD_STRICT_COMMANDS> it is otherwise refused with "
+      "C<EINVAL>.\n\n"
+      "With C<LIBNBD_STRICT_COMMANDS>, a write to an export for which "
+      "L<nbd_is_read_only(3)> is true fails with C<EPERM> without being "
+      "sent. With C<LIBNBD_STRICT_BOUNDS>, a range that extends past the "
+      "end of the export fails with C<ENOSPC>.\n\n"
+      "A single request may not exceed 64 MiB (C<ERANGE>); with "
+      "C<LIBNBD_STRICT_PAYLOAD> the request is also limited by the "
+      "maximum payload size the server advertised (see "
+      "L<nbd_get_block_size(3)>).\n\n"
+      STRICT_NOTE "\n\n"
+      SERVER_ERROR_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_aio_pwrite(3) nbd_can_fua(3) nbd_is_read_only(3) "
+      "nbd_flush(3) nbd_zero(3) nbd_get_block_size(3) "
+      "nbd_set_strict_mode(3) libnbd(3)",
+  },
+  {
+    .name = "flush",
+    .not_implemented = true,
+    .args = { { ARG_END } },
+    .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send flush command to the NBD server",
+    .description =
+      "Ask the server to make durable every write it has already "
+      "acknowledged. When this call returns successfully, the data of all "
+      "write-like commands that completed before the flush was sent is on "
+      "stable storage; commands still in flight at that moment are not "
+      "covered.\n\n"
+      "No flag is accepted: C<flags> must be 0.\n\n"
+      "Only servers for which L<nbd_can_flush(3)> is true support this "
+      "command; with C<LIBNBD_STRICT_COMMANDS> it is otherwise refused "
+      "with C<EINVAL> without being sent. A server that does not need "
+      "flushing (for example one that writes through) may simply not "
+      "advertise it.\n\n"
+      SERVER_ERROR_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_aio_flush(3) nbd_can_flush(3) nbd_pwrite(3) "
+      "nbd_can_fua(3) nbd_set_strict_mode(3) libnbd(3)",
+  },
+  {
+    .name = "trim",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
+    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_FUA) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send trim command to the NBD server",
+    .description =
+      "Tell the server that the C<count> bytes beginning at C<offset> are "
+      "no longer needed, so it may release the underlying storage (punch "
+      "a hole). This is advisory: afterwards the range may read back as "
+      "zeroes or as the old data, so use L<nbd_zero(3)> when the contents "
+      "matter. The call returns once the server has acknowledged it.\n\n"
+      "C<flags> may be 0 or C<LIBNBD_CMD_FLAG_FUA>, requesting that the "
+      "effect be made durable before the reply (see L<nbd_can_fua(3)>; "
+      "refused with C<EINVAL> under C<LIBNBD_STRICT_COMMANDS> if the "
+      "server lacks it).\n\n"
+      "With C<LIBNBD_STRICT_COMMANDS>, the request fails with C<EINVAL> "
+      "if L<nbd_can_trim(3)> is false, and with C<EPERM> if "
+      "L<nbd_is_read_only(3)> is true. With C<LIBNBD_STRICT_BOUNDS>, a "
+      "range extending past the end of the export fails with C<ENOSPC>. "
+      "Unless extended headers were negotiated (see "
+      "L<nbd_get_extended_headers_negotiated(3)>), C<count> must fit in "
+      "32 bits, otherwise the call fails with C<ERANGE>; servers may also "
+      "impose smaller limits of their own.\n\n"
+      STRICT_NOTE "\n\n"
+      SERVER_ERROR_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_aio_trim(3) nbd_can_trim(3) nbd_zero(3) "
+      "nbd_can_fua(3) nbd_is_read_only(3) nbd_get_block_size(3) "
+      "nbd_set_strict_mode(3) libnbd(3)",
+  },
+  {
+    .name = "cache",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
+    .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send cache (prefetch) command to the NBD server",
+    .description =
+      "Hint to the server that the C<count> bytes beginning at C<offset> "
+      "will be read soon, so it may load them into faster storage ahead "
+      "of a later L<nbd_pread(3)>. The contents of the export are not "
+      "changed, and the server is free to do nothing at all.\n\n"
+      "No flag is accepted: C<flags> must be 0.\n\n"
+      "With C<LIBNBD_STRICT_COMMANDS>, the request fails with C<EINVAL> "
+      "unless L<nbd_can_cache(3)> is true. With C<LIBNBD_STRICT_BOUNDS>, "
+      "a range extending past the end of the export fails with "
+      "C<EINVAL>. Unless extended headers were negotiated, C<count> must "
+      "fit in 32 bits (C<ERANGE>).\n\n"
+      STRICT_NOTE "\n\n"
+      SERVER_ERROR_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_aio_cache(3) nbd_can_cache(3) nbd_pread(3) "
+      "nbd_get_block_size(3) nbd_set_strict_mode(3) libnbd(3)",
+  },
+  {
+    .name = "zero",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
+    .optargs = { O_FLAGS ("flags", "cmd_flags",
+                          CF_FUA | CF_NO_HOLE | CF_FAST_ZERO) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send write zeroes command to the NBD server",
+    .description =
+      "Make the C<count> bytes beginning at C<offset> read back as zero, "
+      "without sending a buffer of zeroes over the connection. The server "
+      "may do this by punching a hole or by any other means it likes. The "
+      "call returns once the server has acknowledged it.\n\n"
+      "C<flags> is 0 or a combination of:\n\n"
+      "- C<LIBNBD_CMD_FLAG_FUA>: make the result durable before replying "
+      "(see L<nbd_can_fua(3)>).\n"
+      "- C<LIBNBD_CMD_FLAG_NO_HOLE>: keep the range allocated; the server "
+      "should write zeroes rather than deallocate.\n"
+      "- C<LIBNBD_CMD_FLAG_FAST_ZERO>: only proceed if zeroing is cheaper "
+      "than writing; otherwise the server fails quickly, typically with "
+      "C<ENOTSUP>, leaving the range untouched so the caller can choose "
+      "another strategy (see L<nbd_can_fast_zero(3)>).\n\n"
+      "With C<LIBNBD_STRICT_COMMANDS>, the request fails with C<EINVAL> "
+      "if L<nbd_can_zero(3)> is false, if C<LIBNBD_CMD_FLAG_FUA> is given "
+      "but the server does not support it, or if "
+      "C<LIBNBD_CMD_FLAG_FAST_ZERO> is given but "
+      "L<nbd_can_fast_zero(3)> is false; and with C<EPERM> if "
+      "L<nbd_is_read_only(3)> is true. With C<LIBNBD_STRICT_BOUNDS>, a "
+      "range extending past the end of the export fails with C<ENOSPC>. "
+      "Unless extended headers were negotiated, C<count> must fit in "
+      "32 bits (C<ERANGE>); some servers accept large zero requests only "
+      "together with C<LIBNBD_CMD_FLAG_FAST_ZERO>.\n\n"
+      STRICT_NOTE "\n\n"
+      SERVER_ERROR_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_aio_zero(3) nbd_can_zero(3) nbd_can_fast_zero(3) "
+      "nbd_can_fua(3) nbd_trim(3) nbd_is_read_only(3) "
+      "nbd_set_strict_mode(3) libnbd(3)",
+  },
+  {
+    .name = "block_status",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
+              A_CLOSURE ("extent") },
+    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send block status command to the NBD server",
+    .description =
+      "Query metadata about the export, such as which parts are allocated "
+      "or read as zero, for the range beginning at C<offset>. The "
+      "metadata contexts that can be reported are those requested with "
+      "L<nbd_add_meta_context(3)> before connecting and accepted by the "
+      "server (see L<nbd_can_meta_context(3)>). C<count> is only a hint: "
+      "the server may describe less than requested, and the last extent "
+      "may run past the end of the range. Different contexts may be "
+      "split into different numbers of extents and cover different "
+      "lengths.\n\n"
+      "The C<extent> callback receives C<metacontext>, the name of the "
+      "context being described (such as C<\"base:allocation\">), "
+      "C<offset>, where the first extent begins, and the array C<entries> "
+      "of C<nr_entries> 32 bit values. The array is made of pairs: the "
+      "first value of each pair is an extent length in bytes and the "
+      "second its status flags, interpreted according to the context "
+      "(see the C<LIBNBD_STATE_*> constants); there are C<nr_entries>/2 "
+      "extents, laid end to end from C<offset>. The callback is normally "
+      "called once per negotiated context; a server that cannot answer "
+      "for a context may leave it out, and a misbehaving one may cause "
+      "extra calls, so always check C<metacontext>. When extended "
+      "headers are in use the server may describe extents larger than "
+      "32 bits can express; libnbd then shortens them to fit, so "
+      "L<nbd_block_status_64(3)> is preferable.\n\n"
+      ERROR_CB_NOTE "\n\n"
+      "C<flags> may be 0 or C<LIBNBD_CMD_FLAG_REQ_ONE>, asking for a "
+      "single extent per context, no longer than C<count>; libnbd does not "
+      "check that the server complied.\n\n"
+      "With C<LIBNBD_STRICT_COMMANDS>, the request fails with C<ENOTSUP> "
+      "when structured replies were not negotiated or no metadata context "
+      "was negotiated. With C<LIBNBD_STRICT_BOUNDS>, a range starting or "
+      "extending past the end of the export fails with C<EINVAL>. Unless "
+      "extended headers were negotiated, C<count> must fit in 32 bits "
+      "(C<ERANGE>).\n\n"
+      STRICT_NOTE "\n\n"
+      SERVER_ERROR_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_aio_block_status(3) nbd_block_status_64(3) "
+      "nbd_add_meta_context(3) nbd_can_meta_context(3) "
+      "nbd_get_structured_replies_negotiated(3) nbd_set_strict_mode(3) "
+      "libnbd(3)",
+  },
+  {
+    .name = "block_status_64",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
+              A_CLOSURE ("extent64") },
+    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.18",
+    .summary = "send block status command, with 64-bit callback",
+    .description =
+      "Query metadata about the export for the range beginning at "
+      "C<offset>, like L<nbd_block_status(3)>, but deliver the answer as "
+      "64 bit extents so that no length ever needs to be shortened. The "
+      "contexts reported are those negotiated through "
+      "L<nbd_add_meta_context(3)> (see L<nbd_can_meta_context(3)>), and "
+      "every negotiated context is described; to restrict the answer to "
+      "some of them, see L<nbd_block_status_filter(3)>. C<count> is a "
+      "hint: the server may describe less, and the last extent may go past "
+      "the requested range.\n\n"
+      BS_64_EXTENTS_NOTE "\n\n"
+      ERROR_CB_NOTE "\n\n"
+      "C<flags> may be 0 or C<LIBNBD_CMD_FLAG_REQ_ONE>, asking for a "
+      "single extent per context, no longer than C<count>; libnbd does not "
+      "check that the server complied.\n\n"
+      "With C<LIBNBD_STRICT_COMMANDS>, the request fails with C<ENOTSUP> "
+      "when structured replies were not negotiated or no metadata context "
+      "was negotiated. With C<LIBNBD_STRICT_BOUNDS>, a range past the end "
+      "of the export fails with C<EINVAL>. A C<count> of 4 GiB or more "
+      "is only possible when L<nbd_get_extended_headers_negotiated(3)> "
+      "is true (otherwise C<ERANGE>).\n\n"
+      STRICT_NOTE "\n\n"
+      SERVER_ERROR_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_aio_block_status_64(3) nbd_block_status(3) "
+      "nbd_block_status_filter(3) nbd_add_meta_context(3) "
+      "nbd_can_meta_context(3) nbd_get_extended_headers_negotiated(3) "
+      "nbd_set_strict_mode(3) libnbd(3)",
+  },
+  {
+    .name = "block_status_filter",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
+              A_STRING_LIST ("contexts"), A_CLOSURE ("extent64") },
+    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE | CF_PAYLOAD_LEN) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.18",
+    .summary = "send filtered block status command, with 64-bit callback",
+    .description =
+      "Like L<nbd_block_status_64(3)>, but ask the server to describe only "
+      "the metadata contexts named in C<contexts>, a NULL-terminated list "
+      "of strings. This saves work and bandwidth when several contexts "
+      "were negotiated but only some are wanted now. Every name in the "
+      "list must be a context that was negotiated on this connection "
+      "(one for which L<nbd_can_meta_context(3)> is true); otherwise the "
+      "call fails with C<EINVAL>. The list is sent to the server as the "
+      "payload of the request, so it is subject to the payload size "
+      "limits (C<ERANGE> when too large).\n\n"
+      "Filtering needs the extended headers extension: the call fails with "
+      "C<ENOTSUP> if L<nbd_get_extended_headers_negotiated(3)> is false. "
+      "With C<LIBNBD_STRICT_COMMANDS> it also fails with C<EINVAL> when "
+      "L<nbd_can_block_status_payload(3)> is false and with C<ENOTSUP> "
+      "when no metadata context was negotiated.\n\n"
+      BS_64_EXTENTS_NOTE " Only the requested contexts are expected.\n\n"
+      ERROR_CB_NOTE "\n\n"
+      "C<flags> may contain C<LIBNBD_CMD_FLAG_REQ_ONE> with the same "
+      "meaning as for L<nbd_block_status_64(3)>. The wire-level flag "
+      "C<LIBNBD_CMD_FLAG_PAYLOAD_LEN> describes the request format, so by "
+      "default (while C<LIBNBD_STRICT_AUTO_FLAG> is set, see "
+      "L<nbd_set_strict_mode(3)>) libnbd ignores whether the caller "
+      "passed it and puts the correct value on the wire itself; with that "
+      "bit cleared, the caller's flags are used as given.\n\n"
+      STRICT_NOTE "\n\n"
+      SERVER_ERROR_NOTE "\n\n"
+      SYNC_NOTE,
+    .see_also = "nbd_aio_block_status_filter(3) nbd_block_status_64(3) "
+      "nbd_can_block_status_payload(3) nbd_can_meta_context(3) "
+      "nbd_add_meta_context(3) nbd_get_extended_headers_negotiated(3) "
+      "nbd_set_strict_mode(3) libnbd(3)",
+  },
+
+  /* --- asynchronous commands -------------------------------------- */
+  {
+    .name = "aio_pread",
+    .not_implemented = true,
+    .args = { A_BYTES_POUT ("buf", "count"), A_UINT64 ("offset") },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "read from the NBD server",
+    .description =
+      "Queue a read of C<count> bytes at C<offset> into C<buf>: the "
+      "asynchronous form of L<nbd_pread(3)>, whose description applies to "
+      "the arguments, flags (none are accepted) and early errors.\n\n"
+      "libnbd keeps using C<buf> after this call returns: the buffer must "
+      "stay valid, and must not be reused, until the command has completed "
+      "(its completion callback has run, or "
+      "L<nbd_aio_command_completed(3)> has reported it). The data is only "
+      "meaningful if the command succeeded.\n\n"
+      PREAD_INIT_NOTE "\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_pread(3) nbd_aio_pread_structured(3) "
+      "nbd_aio_command_completed(3) nbd_set_pread_initialize(3) "
+      "nbd_poll(3) nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  {
+    .name = "aio_pread_structured",
+    .not_implemented = true,
+    .args = { A_BYTES_POUT ("buf", "count"), A_UINT64 ("offset"),
+              A_CLOSURE ("chunk") },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags", CF_DF) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "read from the NBD server",
+    .description =
+      "Queue a read of C<count> bytes at C<offset> into C<buf>, reporting "
+      "each part of the reply to the C<chunk> callback: the asynchronous "
+      "form of L<nbd_pread_structured(3)>, whose description covers the "
+      "C<chunk> callback, C<LIBNBD_CMD_FLAG_DF> and early errors.\n\n"
+      "C<buf> must remain valid and untouched until the command has "
+      "completed. The C<chunk> callback is called zero or more times "
+      "while the reply is being received, always before the completion "
+      "callback.\n\n"
+      PREAD_INIT_NOTE "\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_pread_structured(3) nbd_aio_pread(3) nbd_can_df(3) "
+      "nbd_aio_command_completed(3) nbd_set_pread_initialize(3) "
+      "nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  {
+    .name = "aio_pwrite",
+    .not_implemented = true,
+    .args = { A_BYTES_PIN ("buf", "count"), A_UINT64 ("offset") },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags", CF_FUA) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "write to the NBD server",
+    .description =
+      "Queue a write of the C<count> bytes at C<buf> to the export at "
+      "C<offset>: the asynchronous form of L<nbd_pwrite(3)>, whose "
+      "description applies to C<LIBNBD_CMD_FLAG_FUA> and to the early "
+      "errors (C<EPERM> for read-only exports, C<ENOSPC> out of bounds, "
+      "C<ERANGE> when too large).\n\n"
+      "The data is not copied: libnbd may still be sending from C<buf> "
+      "after this call returns, so the buffer must stay valid and "
+      "unchanged until the command has completed.\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_pwrite(3) nbd_aio_flush(3) nbd_can_fua(3) "
+      "nbd_is_read_only(3) nbd_aio_command_completed(3) "
+      "nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  {
+    .name = "aio_flush",
+    .not_implemented = true,
+    .args = { { ARG_END } },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send flush command to the NBD server",
+    .description =
+      "Queue a flush command: the asynchronous form of L<nbd_flush(3)>. "
+      "Only writes that the server had completed before it received the "
+      "flush are guaranteed durable once the flush completes, so to cover "
+      "particular asynchronous writes, wait for them to complete before "
+      "issuing the flush. No flag is accepted.\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_flush(3) nbd_can_flush(3) nbd_aio_pwrite(3) "
+      "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  {
+    .name = "aio_trim",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags", CF_FUA) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send trim command to the NBD server",
+    .description =
+      "Queue a trim (discard) of C<count> bytes at C<offset>: the "
+      "asynchronous form of L<nbd_trim(3)>, whose description applies to "
+      "the flags and to the early errors.\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_trim(3) nbd_can_trim(3) nbd_aio_zero(3) "
+      "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  {
+    .name = "aio_cache",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send cache (prefetch) command to the NBD server",
+    .description =
+      "Queue a prefetch hint for C<count> bytes at C<offset>: the "
+      "asynchronous form of L<nbd_cache(3)>, whose description applies to "
+      "the early errors. No flag is accepted.\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_cache(3) nbd_can_cache(3) nbd_aio_pread(3) "
+      "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  {
+    .name = "aio_zero",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags",
+                          CF_FUA | CF_NO_HOLE | CF_FAST_ZERO) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send write zeroes command to the NBD server",
+    .description =
+      "Queue a request to zero C<count> bytes at C<offset>: the "
+      "asynchronous form of L<nbd_zero(3)>, whose description applies to "
+      "C<LIBNBD_CMD_FLAG_FUA>, C<LIBNBD_CMD_FLAG_NO_HOLE>, "
+      "C<LIBNBD_CMD_FLAG_FAST_ZERO> and the early errors.\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_zero(3) nbd_can_zero(3) nbd_can_fast_zero(3) "
+      "nbd_aio_trim(3) nbd_aio_command_completed(3) "
+      "nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  {
+    .name = "aio_block_status",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
+              A_CLOSURE ("extent") },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "send block status command to the NBD server",
+    .description =
+      "Queue a block status query for the range at C<offset>: the "
+      "asynchronous form of L<nbd_block_status(3)>, whose description "
+      "covers the C<extent> callback (32 bit entries), "
+      "C<LIBNBD_CMD_FLAG_REQ_ONE> and the early errors. The C<extent> "
+      "callback runs while the reply is received, before the completion "
+      "callback. New code should prefer L<nbd_aio_block_status_64(3)>.\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_block_status(3) nbd_aio_block_status_64(3) "
+      "nbd_can_meta_context(3) nbd_aio_command_completed(3) "
+      "nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  {
+    .name = "aio_block_status_64",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
+              A_CLOSURE ("extent64") },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.18",
+    .summary = "send block status command, with 64-bit callback",
+    .description =
+      "Queue a block status query for the range at C<offset>, delivering "
+      "64 bit extents: the asynchronous form of "
+      "L<nbd_block_status_64(3)>, whose description covers the "
+      "C<extent64> callback, C<LIBNBD_CMD_FLAG_REQ_ONE> and the early "
+      "errors. The C<extent64> callback runs while the reply is received, "
+      "before the completion callback.\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_block_status_64(3) nbd_aio_block_status(3) "
+      "nbd_aio_block_status_filter(3) nbd_can_meta_context(3) "
+      "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  {
+    .name = "aio_block_status_filter",
+    .not_implemented = true,
+    .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
+              A_STRING_LIST ("contexts"), A_CLOSURE ("extent64") },
+    .optargs = { O_CLOSURE ("completion"),
+                 O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE | CF_PAYLOAD_LEN) },
+    .ret = RET_COOKIE,
+    .permitted = ST_CONNECTED,
+    .version = "1.18",
+    .summary = "send filtered block status command to the NBD server",
+    .description =
+      "Queue a block status query restricted to the metadata contexts "
+      "listed in C<contexts>: the asynchronous form of "
+      "L<nbd_block_status_filter(3)>, whose description covers the list, "
+      "the C<extent64> callback, the flags and the early errors. The list "
+      "is converted into the request's payload before this call returns, "
+      "so it need not outlive the call.\n\n"
+      ASYNC_NOTE,
+    .see_also = "nbd_block_status_filter(3) nbd_aio_block_status_64(3) "
+      "nbd_can_block_status_payload(3) nbd_can_meta_context(3) "
+      "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
+    .is_async = true,
+  },
+  { .name = NULL }
+};

@@ -1,0 +1,1211 @@
+/* libnbd API description: connecting, option negotiation, shutdown
+ * and the asynchronous main-loop helpers.
+ */
+#include "api.h"
+
+/* Handle states used repeatedly below. */
+#define ST_NEW  ST_CREATED
+#define ST_OPT  ST_NEGOTIATING
+
+const struct call api_connect_calls[] = {
+  /* ---------------------------------------------------------------- */
+  /* Blocking connect calls. */
+
+  {
+    .name = "connect_uri",
+    .not_implemented = true,
+    .args = { A_STRING ("uri") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.0",
+    .summary = "connect to NBD URI",
+    .description =
+      "Parse the NBD URI C<uri> (see the NBD URI specification) and connect "
+      "to the server it names, blocking until the connection is usable.  "
+      "Fields of the URI are applied to the handle as if the matching "
+      "setter had been called: the path becomes the export name "
+      "(L<nbd_set_export_name(3)>), the scheme selects the transport and "
+      "the TLS policy (L<nbd_set_tls(3)>), a user name is used for TLS "
+      "authentication, and query parameters such as C<socket=>, "
+      "C<tls-certificates=> and C<tls-psk-file=> are honoured.\n\n"
+      "Recognised schemes:\n\n"
+      "- C<nbd:> and C<nbds:> use TCP (default port 10809), the second "
+      "one insisting on TLS;\n"
+      "- C<nbd+unix:> and C<nbds+unix:> use a Unix domain socket given by "
+      "the mandatory C<socket=> query parameter;\n"
+      "- C<nbd+vsock:> and C<nbds+vsock:> use C<AF_VSOCK>, where the host "
+      "part is the numeric CID;\n"
+      "- C<nbd+ssh:> reaches a server on a remote machine by running it "
+      "through L<ssh(1)>.\n\n"
+      "Which transports, TLS modes and local-file references a URI may use "
+      "can be restricted beforehand with L<nbd_set_uri_allow_transports(3)>, "
+      "L<nbd_set_uri_allow_tls(3)> and L<nbd_set_uri_allow_local_file(3)>; "
+      "a URI breaking those rules is refused with C<EPERM>.  A URI that "
+      "cannot be parsed gives C<EINVAL>, and C<ENOTSUP> is reported when "
+      "the library was built without URI support (see "
+      "L<nbd_supports_uri(3)>) or a TLS scheme is used without TLS support "
+      "(L<nbd_supports_tls(3)>).\n\n"
+      "Normally the call returns once the handshake has finished and "
+      "commands may be issued.  If option mode is on "
+      "(L<nbd_set_opt_mode(3)>) it returns as soon as the handle is in the "
+      "negotiating state, so that the export name from the URI may still be "
+      "overridden before L<nbd_opt_go(3)>.",
+    .see_also = "nbd_aio_connect_uri(3) nbd_get_uri(3) nbd_set_export_name(3) "
+                "nbd_set_tls(3) nbd_set_uri_allow_transports(3) "
+                "nbd_set_uri_allow_tls(3) nbd_set_uri_allow_local_file(3) "
+                "nbd_supports_uri(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "connect_unix",
+    .not_implemented = true,
+    .args = { A_PATH ("unixsocket") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.0",
+    .summary = "connect to NBD server over a Unix domain socket",
+    .description =
+      "Open a connection to a local NBD server listening on the Unix domain "
+      "socket whose path is C<unixsocket>, and block until it is usable.  "
+      "Errors from L<socket(2)> or L<connect(2)> (for example C<ENOENT> or "
+      "C<ECONNREFUSED>) are passed back through the usual error "
+      "functions.\n\n"
+      "Without option mode the call waits for the whole handshake and "
+      "returns with the handle ready for I/O.  With "
+      "L<nbd_set_opt_mode(3)> enabled it stops as soon as the handle is "
+      "negotiating, leaving the options to the caller.",
+    .see_also = "nbd_aio_connect_unix(3) nbd_connect_uri(3) "
+                "nbd_set_opt_mode(3) nbd_create(3)",
+  },
+
+  {
+    .name = "connect_vsock",
+    .not_implemented = true,
+    .args = { A_UINT32 ("cid"), A_UINT32 ("port") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.2",
+    .summary = "connect to NBD server over AF_VSOCK protocol",
+    .description =
+      "Open an C<AF_VSOCK> connection, typically from inside a virtual "
+      "machine to a server on its hypervisor, and block until it is "
+      "usable.  C<cid> is the context ID of the peer (2 addresses the "
+      "host) and C<port> the vsock port the server listens on, often "
+      "10809.  On platforms lacking C<AF_VSOCK> the call fails with "
+      "C<ENOTSUP>.\n\n"
+      "The call returns after the handshake completes, or, when "
+      "L<nbd_set_opt_mode(3)> is in effect, once the handle has reached "
+      "the negotiating state.",
+    .see_also = "nbd_aio_connect_vsock(3) nbd_connect_uri(3) "
+                "nbd_set_opt_mode(3) vsock(7)",
+  },
+
+  {
+    .name = "connect_tcp",
+    .not_implemented = true,
+    .args = { A_STRING ("hostname"), A_STRING ("port") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.0",
+    .summary = "connect to NBD server over a TCP port",
+    .description =
+      "Resolve C<hostname> with L<getaddrinfo(3)> and connect to the NBD "
+      "server there, trying each returned address in turn until one "
+      "accepts.  C<port> is a string: either a decimal number such as "
+      "C<\"10809\"> or a service name such as C<\"nbd\">.  Name resolution "
+      "failures and connection errors from the last address tried are "
+      "reported as errors.\n\n"
+      "By default the call blocks until the handle is ready for commands.  "
+      "If L<nbd_set_opt_mode(3)> was enabled it returns when negotiation "
+      "can begin instead.",
+    .see_also = "nbd_aio_connect_tcp(3) nbd_connect_uri(3) "
+                "nbd_set_opt_mode(3) getaddrinfo(3)",
+  },
+
+  {
+    .name = "connect_socket",
+    .not_implemented = true,
+    .args = { A_FD ("sock") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.2",
+    .summary = "connect directly to a connected socket",
+    .description =
+      "Talk NBD over C<sock>, a socket (or similar bidirectional file "
+      "descriptor) which the caller has already connected to a server by "
+      "whatever means it likes.  A negative descriptor is rejected with "
+      "C<EBADF>.\n\n"
+      "When the call succeeds the handle owns C<sock>: it is closed by "
+      "L<nbd_close(3)> and the caller must not read, write or close it "
+      "afterwards.\n\n"
+      "The call blocks until the handshake is complete, or only until the "
+      "negotiating state when L<nbd_set_opt_mode(3)> is enabled.",
+    .see_also = "nbd_aio_connect_socket(3) nbd_connect_command(3) "
+                "nbd_set_opt_mode(3) nbd_close(3)",
+  },
+
+  {
+    .name = "connect_command",
+    .not_implemented = true,
+    .args = { A_STRING_LIST ("argv") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.0",
+    .summary = "connect to NBD server command",
+    .description =
+      "Start the NBD server program described by C<argv> (a NULL-terminated "
+      "list whose first element is the program, searched in C<PATH>) as a "
+      "child process, with one end of a socket pair as its standard input "
+      "and output, and speak NBD over the other end.  This suits servers "
+      "that can serve a single client on stdin/stdout, such as "
+      "C<nbdkit -s> or L<nbd-server(1)> with port 0.  For "
+      "L<qemu-nbd(8)> use L<nbd_connect_systemd_socket_activation(3)> "
+      "instead.  An empty C<argv> is rejected with C<EINVAL>.\n\n"
+      "The child is killed when the handle is closed; see also "
+      "L<nbd_kill_subprocess(3)> and L<nbd_get_subprocess_pid(3)>.\n\n"
+      "The call returns after the handshake, or once the handle is "
+      "negotiating if L<nbd_set_opt_mode(3)> is enabled.",
+    .see_also = "nbd_aio_connect_command(3) "
+                "nbd_connect_systemd_socket_activation(3) "
+                "nbd_kill_subprocess(3) nbd_get_subprocess_pid(3) "
+                "nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "connect_systemd_socket_activation",
+    .not_implemented = true,
+    .args = { A_STRING_LIST ("argv") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.2",
+    .summary = "connect using systemd socket activation",
+    .description =
+      "Create a listening Unix domain socket in a private temporary "
+      "directory, start the server program described by C<argv> as a "
+      "child process handing it that socket through the systemd socket "
+      "activation protocol (C<LISTEN_FDS>, C<LISTEN_PID> and, if set by "
+      "L<nbd_set_socket_activation_name(3)>, C<LISTEN_FDNAMES>), then "
+      "connect to it.  Servers supporting this include L<qemu-nbd(8)> and "
+      "L<nbdkit(1)>; L<nbd-server(1)> does not, so use "
+      "L<nbd_connect_command(3)> for it.  An empty C<argv> gives "
+      "C<EINVAL>.\n\n"
+      "The child is killed when the handle is closed.\n\n"
+      "The call blocks until the handshake has finished, or until the "
+      "handle is negotiating when L<nbd_set_opt_mode(3)> is enabled.",
+    .see_also = "nbd_aio_connect_systemd_socket_activation(3) "
+                "nbd_connect_command(3) nbd_set_socket_activation_name(3) "
+                "nbd_kill_subprocess(3) nbd_get_subprocess_pid(3) "
+                "nbd_set_opt_mode(3)",
+  },
+
+  /* ---------------------------------------------------------------- */
+  /* Asynchronous connect calls. */
+
+  {
+    .name = "aio_connect",
+    .not_implemented = true,
+    .args = { A_SOCKADDR ("addr", "addrlen") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.0",
+    .summary = "connect to the NBD server",
+    .description =
+      "Start a non-blocking connection to the socket address C<addr> of "
+      "length C<addrlen>; any address family usable with L<connect(2)> "
+      "works.  The address is copied, so the caller may free it as soon "
+      "as the call returns.\n\n"
+      "The call does not wait: the handle moves to the connecting state "
+      "and the caller's main loop drives it on with "
+      "L<nbd_aio_notify_read(3)>, L<nbd_aio_notify_write(3)> or "
+      "L<nbd_poll(3)>.  L<nbd_aio_is_connecting(3)> stays true while the "
+      "handshake runs; afterwards L<nbd_aio_is_ready(3)> (or "
+      "L<nbd_aio_is_negotiating(3)> in option mode) becomes true, or "
+      "L<nbd_aio_is_dead(3)> if it failed.",
+    .see_also = "nbd_aio_is_connecting(3) nbd_aio_is_ready(3) "
+                "nbd_aio_connect_tcp(3) nbd_aio_connect_unix(3) "
+                "nbd_connect_tcp(3)",
+  },
+
+  {
+    .name = "aio_connect_uri",
+    .not_implemented = true,
+    .args = { A_STRING ("uri") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.0",
+    .summary = "connect to an NBD URI",
+    .description =
+      "Non-blocking form of L<nbd_connect_uri(3)>: the URI is parsed and "
+      "checked (with the same restrictions and errors) and the handle "
+      "settings it implies are applied immediately, then the connection is "
+      "started and the call returns.\n\n"
+      "Progress is made by the caller's main loop; poll "
+      "L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)> (or "
+      "L<nbd_aio_is_negotiating(3)> when option mode is on) to find out "
+      "when the handshake has finished.",
+    .see_also = "nbd_connect_uri(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_is_ready(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "aio_connect_unix",
+    .not_implemented = true,
+    .args = { A_PATH ("unixsocket") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.0",
+    .summary = "connect to the NBD server over a Unix domain socket",
+    .description =
+      "Begin connecting to the Unix domain socket C<unixsocket> without "
+      "blocking; this is the asynchronous counterpart of "
+      "L<nbd_connect_unix(3)>.  A path too long for C<sun_path> is "
+      "rejected with C<ENAMETOOLONG>.\n\n"
+      "Drive the handle with the usual main-loop calls and watch "
+      "L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)> to learn "
+      "when the connection is established.",
+    .see_also = "nbd_connect_unix(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_is_ready(3) nbd_aio_connect(3)",
+  },
+
+  {
+    .name = "aio_connect_vsock",
+    .not_implemented = true,
+    .args = { A_UINT32 ("cid"), A_UINT32 ("port") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.2",
+    .summary = "connect to the NBD server over AF_VSOCK socket",
+    .description =
+      "Begin an C<AF_VSOCK> connection to C<cid>:C<port> without waiting "
+      "for it; see L<nbd_connect_vsock(3)> for the meaning of the "
+      "arguments.  C<ENOTSUP> is reported where the platform has no vsock "
+      "support.\n\n"
+      "Completion of the handshake is observed through "
+      "L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)>.",
+    .see_also = "nbd_connect_vsock(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_is_ready(3)",
+  },
+
+  {
+    .name = "aio_connect_tcp",
+    .not_implemented = true,
+    .args = { A_STRING ("hostname"), A_STRING ("port") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.0",
+    .summary = "connect to the NBD server over a TCP port",
+    .description =
+      "Asynchronous form of L<nbd_connect_tcp(3)>.  The host name and "
+      "port (number or service name) are looked up and the first "
+      "connection attempt is started; the state machine falls back to "
+      "later addresses by itself if earlier ones fail.\n\n"
+      "The call returns at once.  Use the main-loop calls to make "
+      "progress and L<nbd_aio_is_connecting(3)> / "
+      "L<nbd_aio_is_ready(3)> to see when the connection is up.",
+    .see_also = "nbd_connect_tcp(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_is_ready(3) nbd_aio_connect(3)",
+  },
+
+  {
+    .name = "aio_connect_socket",
+    .not_implemented = true,
+    .args = { A_FD ("sock") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.2",
+    .summary = "connect directly to a connected socket",
+    .description =
+      "Hand the already connected descriptor C<sock> to the handle and "
+      "start the NBD handshake on it without blocking.  As with "
+      "L<nbd_connect_socket(3)>, a successful call transfers ownership "
+      "of C<sock> to the handle, which closes it when the handle is "
+      "closed.\n\n"
+      "Follow the handshake with L<nbd_aio_is_connecting(3)> and "
+      "L<nbd_aio_is_ready(3)>.",
+    .see_also = "nbd_connect_socket(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_is_ready(3)",
+  },
+
+  {
+    .name = "aio_connect_command",
+    .not_implemented = true,
+    .args = { A_STRING_LIST ("argv") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.0",
+    .summary = "connect to the NBD server",
+    .description =
+      "Fork the server program given by C<argv>, wired to the handle "
+      "through its standard input and output, and start the handshake "
+      "without waiting for it to finish.  The child process exists by the "
+      "time this call returns.  See L<nbd_connect_command(3)> for details "
+      "and for the C<EINVAL> given by an empty C<argv>.\n\n"
+      "The handshake then proceeds under the caller's main loop; check "
+      "L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)>.",
+    .see_also = "nbd_connect_command(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_is_ready(3) nbd_kill_subprocess(3)",
+  },
+
+  {
+    .name = "aio_connect_systemd_socket_activation",
+    .not_implemented = true,
+    .args = { A_STRING_LIST ("argv") },
+    .ret = RET_ERR,
+    .permitted = ST_NEW,
+    .version = "1.2",
+    .summary = "connect using systemd socket activation",
+    .description =
+      "Non-blocking form of L<nbd_connect_systemd_socket_activation(3)>: "
+      "the listening socket is prepared, the server in C<argv> is started "
+      "with it, and the connection attempt begins; the call then returns "
+      "without waiting for the handshake.\n\n"
+      "Use L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)> to find "
+      "out when the connection has been set up.",
+    .see_also = "nbd_connect_systemd_socket_activation(3) "
+                "nbd_aio_is_connecting(3) nbd_aio_is_ready(3) "
+                "nbd_set_socket_activation_name(3)",
+  },
+
+  /* ---------------------------------------------------------------- */
+  /* Subprocess control. */
+
+  {
+    .name = "kill_subprocess",
+    .not_implemented = true,
+    .args = { A_INT ("signum") },
+    .ret = RET_ERR,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "kill server running as a subprocess",
+    .description =
+      "Send signal C<signum> to the server child process started by "
+      "L<nbd_connect_command(3)> or "
+      "L<nbd_connect_systemd_socket_activation(3)> (or their asynchronous "
+      "versions) and wait for it to exit.  Passing 0 sends C<SIGTERM>.\n\n"
+      "This is rarely needed, since closing the handle already terminates "
+      "the child; it helps only with servers that keep running after their "
+      "socket is closed.  The call fails with C<ESRCH> when there is no "
+      "child process and with C<EINVAL> for a negative C<signum>.",
+    .see_also = "nbd_connect_command(3) nbd_get_subprocess_pid(3) "
+                "nbd_close(3) signal(7)",
+  },
+
+  {
+    .name = "get_subprocess_pid",
+    .not_implemented = true,
+    .ret = RET_INT64,
+    .permitted = 0,
+    .version = "1.22",
+    .summary = "get the process ID of the subprocess",
+    .description =
+      "Return the process ID of the server child process created by "
+      "L<nbd_connect_command(3)>, L<nbd_connect_systemd_socket_activation(3)> "
+      "or their asynchronous variants.  This is mostly a debugging aid, "
+      "for instance to attach L<gdb(1)> to a misbehaving server.\n\n"
+      "The call fails if the handle has no child process, and on platforms "
+      "where process IDs cannot be reported.",
+    .see_also = "nbd_connect_command(3) nbd_kill_subprocess(3) "
+                "nbd_create(3)",
+  },
+
+  /* ---------------------------------------------------------------- */
+  /* Option negotiation, blocking forms. */
+
+  {
+    .name = "opt_go",
+    .not_implemented = true,
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.4",
+    .summary = "end negotiation and move on to using an export",
+    .description =
+      "Only usable in option mode (L<nbd_set_opt_mode(3)>).  Send "
+      "C<NBD_OPT_GO> for the export currently selected with "
+      "L<nbd_set_export_name(3)> (or taken from the URI), requesting the "
+      "meta contexts registered with L<nbd_add_meta_context(3)> if "
+      "L<nbd_set_request_meta_context(3)> allows it, and wait for the "
+      "answer.  On success the handle leaves negotiation and is ready for "
+      "data commands.\n\n"
+      "If the server refuses, the call fails; a modern server normally "
+      "keeps the negotiation open so another export or option can be "
+      "tried, but an old server may drop the connection instead.",
+    .see_also = "nbd_aio_opt_go(3) nbd_opt_info(3) nbd_opt_abort(3) "
+                "nbd_set_opt_mode(3) nbd_set_export_name(3) "
+                "nbd_aio_is_negotiating(3)",
+  },
+
+  {
+    .name = "opt_abort",
+    .not_implemented = true,
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.4",
+    .summary = "end negotiation and close the connection",
+    .description =
+      "Only usable in option mode.  Tell the server that the client is "
+      "giving up (C<NBD_OPT_ABORT>), wait for the polite reply if there "
+      "is one, and close the connection.  Afterwards the handle is "
+      "closed and no export can be used on it.",
+    .see_also = "nbd_aio_opt_abort(3) nbd_opt_go(3) nbd_shutdown(3) "
+                "nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "opt_starttls",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "request the server to initiate TLS",
+    .description =
+      "Only usable in option mode.  Ask the server to upgrade the "
+      "connection with C<NBD_OPT_STARTTLS> and, if it agrees, perform "
+      "the TLS handshake using the credentials configured on the handle "
+      "(L<nbd_set_tls_certificates(3)>, L<nbd_set_tls_psk_file(3)> and "
+      "so on).  Returns true when TLS is now in use and false when the "
+      "server declined, in which case negotiation continues in "
+      "plaintext; a failed TLS handshake is an error.\n\n"
+      "Since the library already does this automatically during "
+      "connection whenever L<nbd_set_tls(3)> asks for TLS, manual use "
+      "normally requires setting C<LIBNBD_TLS_DISABLE> first.  It also "
+      "fails (C<ENOTSUP>) when the library lacks TLS support "
+      "(L<nbd_supports_tls(3)>), and is pointless once TLS is already "
+      "active.",
+    .see_also = "nbd_aio_opt_starttls(3) nbd_set_tls(3) "
+                "nbd_get_tls_negotiated(3) nbd_supports_tls(3) "
+                "nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "opt_extended_headers",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = ST_OPT,
+    .version = "1.18",
+    .summary = "request the server to enable extended headers",
+    .description =
+      "Only usable in option mode.  Send C<NBD_OPT_EXTENDED_HEADERS> to "
+      "ask for 64-bit request and reply headers.  Returns true if the "
+      "server accepted (this also implies structured replies), false if it "
+      "refused, and -1 for other failures.\n\n"
+      "The library normally requests extended headers by itself while "
+      "connecting, so to control this step by hand turn that off with "
+      "L<nbd_set_request_extended_headers(3)> before connecting.  The "
+      "outcome is also available from "
+      "L<nbd_get_extended_headers_negotiated(3)>.",
+    .see_also = "nbd_aio_opt_extended_headers(3) "
+                "nbd_set_request_extended_headers(3) "
+                "nbd_get_extended_headers_negotiated(3) "
+                "nbd_opt_structured_reply(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "opt_structured_reply",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "request the server to enable structured replies",
+    .description =
+      "Only usable in option mode.  Send C<NBD_OPT_STRUCTURED_REPLY>, "
+      "asking for the reply format that allows sparse reads, block status "
+      "and meta contexts.  Returns true if the server agreed and false if "
+      "it declined.\n\n"
+      "Connecting normally requests this automatically; clear "
+      "L<nbd_set_request_structured_replies(3)> beforehand to manage it "
+      "yourself.  The result can later be read back with "
+      "L<nbd_get_structured_replies_negotiated(3)>.",
+    .see_also = "nbd_aio_opt_structured_reply(3) "
+                "nbd_set_request_structured_replies(3) "
+                "nbd_get_structured_replies_negotiated(3) "
+                "nbd_opt_extended_headers(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "opt_list",
+    .not_implemented = true,
+    .args = { A_CLOSURE ("list") },
+    .ret = RET_INT,
+    .permitted = ST_OPT,
+    .version = "1.4",
+    .summary = "request the server to list all exports during negotiation",
+    .description =
+      "Only usable in option mode.  Ask the server for its exports with "
+      "C<NBD_OPT_LIST>.  The C<list> callback runs once for each export "
+      "with its C<name> and C<description> (the latter is an empty string "
+      "when the server supplies none).  The strings are only valid during "
+      "the callback, and the callback must not call back into the same "
+      "handle; its return value is currently ignored.  On success the "
+      "number of exports reported is returned.\n\n"
+      "Servers may refuse the request, may return an empty list on "
+      "purpose, or may fail part way through, so callbacks can have run "
+      "even when the call fails.  The list may be long.",
+    .see_also = "nbd_aio_opt_list(3) nbd_opt_info(3) nbd_opt_go(3) "
+                "nbd_set_export_name(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "opt_info",
+    .not_implemented = true,
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.4",
+    .summary = "request the server for information about an export",
+    .description =
+      "Only usable in option mode.  Send C<NBD_OPT_INFO> for the export "
+      "currently selected with L<nbd_set_export_name(3)>.  On success the "
+      "handle's view of that export (size, flags, block sizes, meta "
+      "contexts) is filled in, so L<nbd_get_size(3)>, "
+      "L<nbd_is_read_only(3)> and similar calls answer for it while the "
+      "handle stays in negotiation.\n\n"
+      "A later L<nbd_opt_go(3)> on the same export usually sees the same "
+      "details, but not every server guarantees it, and some servers "
+      "reject the request even though C<NBD_OPT_GO> would work.",
+    .see_also = "nbd_aio_opt_info(3) nbd_opt_go(3) nbd_opt_list(3) "
+                "nbd_get_size(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "opt_list_meta_context",
+    .not_implemented = true,
+    .args = { A_CLOSURE ("context") },
+    .ret = RET_INT,
+    .permitted = ST_OPT,
+    .version = "1.6",
+    .summary = "list available meta contexts, using implicit query list",
+    .description =
+      "Only usable in option mode.  Send C<NBD_OPT_LIST_META_CONTEXT> for "
+      "the current export, using as queries the names previously added "
+      "with L<nbd_add_meta_context(3)>.  An empty query list usually makes "
+      "the server list everything it supports; otherwise it answers only "
+      "the matching names.  The C<context> callback is invoked once per "
+      "name returned; it must copy any string it wants to keep and must "
+      "not modify the handle.  The number of replies is returned.\n\n"
+      "A listed name may stand for a whole family of contexts, so "
+      "L<nbd_can_meta_context(3)> after connecting remains the "
+      "authoritative answer.  As with L<nbd_opt_list(3)>, partial results "
+      "are possible on failure.",
+    .see_also = "nbd_aio_opt_list_meta_context(3) "
+                "nbd_opt_list_meta_context_queries(3) "
+                "nbd_opt_set_meta_context(3) nbd_add_meta_context(3) "
+                "nbd_can_meta_context(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "opt_list_meta_context_queries",
+    .not_implemented = true,
+    .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
+    .ret = RET_INT,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "list available meta contexts, using explicit query list",
+    .description =
+      "Same as L<nbd_opt_list_meta_context(3)> except that the queries "
+      "sent to the server come from the NULL-terminated list C<queries> "
+      "rather than from the handle's list built with "
+      "L<nbd_add_meta_context(3)>, which is left untouched.  The "
+      "C<context> callback sees each returned name and the count of "
+      "replies is returned.",
+    .see_also = "nbd_aio_opt_list_meta_context_queries(3) "
+                "nbd_opt_list_meta_context(3) "
+                "nbd_opt_set_meta_context_queries(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "opt_set_meta_context",
+    .not_implemented = true,
+    .args = { A_CLOSURE ("context") },
+    .ret = RET_INT,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "select specific meta contexts, using implicit query list",
+    .description =
+      "Only usable in option mode.  Send C<NBD_OPT_SET_META_CONTEXT> for "
+      "the current export with the names registered by "
+      "L<nbd_add_meta_context(3)>.  Each context the server accepts is "
+      "passed to the C<context> callback and becomes available to "
+      "L<nbd_can_meta_context(3)> and L<nbd_block_status(3)> once the "
+      "export is in use; the number of accepted contexts is returned.\n\n"
+      "L<nbd_opt_go(3)> already does this when structured replies or "
+      "extended headers are negotiated, so this call matters mainly for "
+      "testing unusual sequences, usually together with "
+      "L<nbd_set_request_meta_context(3)> set to false.  Selecting "
+      "another export afterwards discards the result.",
+    .see_also = "nbd_aio_opt_set_meta_context(3) "
+                "nbd_opt_set_meta_context_queries(3) "
+                "nbd_set_request_meta_context(3) nbd_add_meta_context(3) "
+                "nbd_can_meta_context(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "opt_set_meta_context_queries",
+    .not_implemented = true,
+    .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
+    .ret = RET_INT,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "select specific meta contexts, using explicit query list",
+    .description =
+      "Like L<nbd_opt_set_meta_context(3)>, but the names requested are "
+      "taken from the NULL-terminated list C<queries> instead of the "
+      "handle's own list, which is not changed.  Accepted contexts are "
+      "reported to the C<context> callback and counted in the return "
+      "value.",
+    .see_also = "nbd_aio_opt_set_meta_context_queries(3) "
+                "nbd_opt_set_meta_context(3) "
+                "nbd_opt_list_meta_context_queries(3) nbd_set_opt_mode(3)",
+  },
+
+  /* ---------------------------------------------------------------- */
+  /* Option negotiation, asynchronous forms. */
+
+  {
+    .name = "aio_opt_go",
+    .not_implemented = true,
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.4",
+    .summary = "end negotiation and move on to using an export",
+    .description =
+      "Queue the request made by L<nbd_opt_go(3)> and return at once.  "
+      "The request is finished when L<nbd_aio_is_connecting(3)> turns "
+      "false.  If supplied, the C<completion> callback is called at that "
+      "point with the server's verdict in its C<error> argument and is "
+      "then released whatever it returns; without it, failure shows only "
+      "as the handle still being negotiating "
+      "(L<nbd_aio_is_negotiating(3)>).",
+    .see_also = "nbd_opt_go(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_is_negotiating(3) nbd_aio_is_ready(3) "
+                "nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  {
+    .name = "aio_opt_abort",
+    .not_implemented = true,
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.4",
+    .summary = "end negotiation and close the connection",
+    .description =
+      "Queue the abort request of L<nbd_opt_abort(3)> without waiting.  "
+      "When L<nbd_aio_is_connecting(3)> becomes false the exchange is "
+      "over and the connection has been closed.  Unlike the other "
+      "option calls this takes no completion callback.",
+    .see_also = "nbd_opt_abort(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_is_closed(3) nbd_set_opt_mode(3)",
+  },
+
+  {
+    .name = "aio_opt_starttls",
+    .not_implemented = true,
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "request the server to initiate TLS",
+    .description =
+      "Start the TLS upgrade described in L<nbd_opt_starttls(3)> and "
+      "return immediately.  It is complete once "
+      "L<nbd_aio_is_connecting(3)> returns false; the optional "
+      "C<completion> callback is then run (and released regardless of its "
+      "result), receiving any error.  Whether TLS ended up active can be "
+      "checked with L<nbd_get_tls_negotiated(3)>.",
+    .see_also = "nbd_opt_starttls(3) nbd_get_tls_negotiated(3) "
+                "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  {
+    .name = "aio_opt_extended_headers",
+    .not_implemented = true,
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.18",
+    .summary = "request the server to enable extended headers",
+    .description =
+      "Asynchronous counterpart of L<nbd_opt_extended_headers(3)>.  The "
+      "request has been answered when L<nbd_aio_is_connecting(3)> is "
+      "false again; the optional C<completion> callback reports errors and "
+      "is retired afterwards no matter what it returns.  Use "
+      "L<nbd_get_extended_headers_negotiated(3)> to see the outcome.",
+    .see_also = "nbd_opt_extended_headers(3) "
+                "nbd_get_extended_headers_negotiated(3) "
+                "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  {
+    .name = "aio_opt_structured_reply",
+    .not_implemented = true,
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "request the server to enable structured replies",
+    .description =
+      "Asynchronous counterpart of L<nbd_opt_structured_reply(3)>.  Wait "
+      "for L<nbd_aio_is_connecting(3)> to return false, or pass a "
+      "C<completion> callback, which is invoked once and then retired "
+      "regardless of its return value.  The outcome is available from "
+      "L<nbd_get_structured_replies_negotiated(3)>.",
+    .see_also = "nbd_opt_structured_reply(3) "
+                "nbd_get_structured_replies_negotiated(3) "
+                "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  {
+    .name = "aio_opt_list",
+    .not_implemented = true,
+    .args = { A_CLOSURE ("list") },
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.4",
+    .summary = "request the server to list all exports during negotiation",
+    .description =
+      "Queue the export listing of L<nbd_opt_list(3)> and return without "
+      "waiting.  The C<list> callback is called for every export as the "
+      "replies arrive.  The request is done when "
+      "L<nbd_aio_is_connecting(3)> becomes false; only the optional "
+      "C<completion> callback (retired afterwards regardless of its "
+      "return value) can tell whether the server reported an error.",
+    .see_also = "nbd_opt_list(3) nbd_aio_is_connecting(3) "
+                "nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  {
+    .name = "aio_opt_info",
+    .not_implemented = true,
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.4",
+    .summary = "request the server for information about an export",
+    .description =
+      "Queue the C<NBD_OPT_INFO> request of L<nbd_opt_info(3)> and return "
+      "immediately.  Once L<nbd_aio_is_connecting(3)> is false the reply "
+      "has been processed; the optional C<completion> callback learns "
+      "whether it succeeded and is retired whatever it returns.  After "
+      "success the export details can be queried as usual.",
+    .see_also = "nbd_opt_info(3) nbd_aio_is_connecting(3) "
+                "nbd_get_size(3) nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  {
+    .name = "aio_opt_list_meta_context",
+    .not_implemented = true,
+    .args = { A_CLOSURE ("context") },
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.6",
+    .summary = "list available meta contexts, using implicit query list",
+    .description =
+      "Non-blocking form of L<nbd_opt_list_meta_context(3)>.  Each reply "
+      "is handed to the C<context> callback as it arrives; completion is "
+      "signalled by L<nbd_aio_is_connecting(3)> returning false and, if "
+      "given, by the C<completion> callback, which is the only way to "
+      "see a server error and which is retired after one call.",
+    .see_also = "nbd_opt_list_meta_context(3) nbd_aio_is_connecting(3) "
+                "nbd_add_meta_context(3) nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  {
+    .name = "aio_opt_list_meta_context_queries",
+    .not_implemented = true,
+    .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "list available meta contexts, using explicit query list",
+    .description =
+      "Non-blocking form of L<nbd_opt_list_meta_context_queries(3)>: the "
+      "names in C<queries> are sent and each matching context reported by "
+      "the server is passed to C<context>.  Watch "
+      "L<nbd_aio_is_connecting(3)> or use the optional C<completion> "
+      "callback (retired after it runs) to learn when it is finished and "
+      "whether it failed.",
+    .see_also = "nbd_opt_list_meta_context_queries(3) "
+                "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  {
+    .name = "aio_opt_set_meta_context",
+    .not_implemented = true,
+    .args = { A_CLOSURE ("context") },
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "select specific meta contexts, using implicit query list",
+    .description =
+      "Non-blocking form of L<nbd_opt_set_meta_context(3)>.  Every "
+      "context the server selects is passed to C<context>.  The request is "
+      "over when L<nbd_aio_is_connecting(3)> returns false; pass a "
+      "C<completion> callback, retired after its single invocation, to "
+      "find out about errors.",
+    .see_also = "nbd_opt_set_meta_context(3) nbd_aio_is_connecting(3) "
+                "nbd_can_meta_context(3) nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  {
+    .name = "aio_opt_set_meta_context_queries",
+    .not_implemented = true,
+    .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
+    .optargs = { O_CLOSURE ("completion") },
+    .ret = RET_ERR,
+    .permitted = ST_OPT,
+    .version = "1.16",
+    .summary = "select specific meta contexts, using explicit query list",
+    .description =
+      "Non-blocking form of L<nbd_opt_set_meta_context_queries(3)>, "
+      "requesting the names listed in C<queries>.  Selected contexts go "
+      "to the C<context> callback; completion is seen through "
+      "L<nbd_aio_is_connecting(3)> or the optional C<completion> "
+      "callback, which is retired regardless of its return value.",
+    .see_also = "nbd_opt_set_meta_context_queries(3) "
+                "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
+    .is_async = true,
+  },
+
+  /* ---------------------------------------------------------------- */
+  /* Disconnecting. */
+
+  {
+    .name = "shutdown",
+    .not_implemented = true,
+    .optargs = { O_FLAGS ("flags", "shutdown", 0) },
+    .ret = RET_ERR,
+    .permitted = ST_OPT | ST_CONNECTED,
+    .version = "1.0",
+    .summary = "disconnect from the NBD server",
+    .description =
+      "Disconnect cleanly and wait until the connection is closed.  If "
+      "the handle is ready for commands, a C<NBD_CMD_DISC> is sent (see "
+      "L<nbd_aio_disconnect(3)>); if it is still in option negotiation, "
+      "the negotiation is aborted as with L<nbd_aio_opt_abort(3)>.  A "
+      "clean disconnect is a courtesy to the server; for the client it is "
+      "no better than simply calling L<nbd_close(3)>.\n\n"
+      "C<flags> may contain:\n\n"
+      "- C<LIBNBD_SHUTDOWN_ABANDON_PENDING>: commands queued but not yet "
+      "sent to the server (see L<nbd_aio_in_flight(3)>) are dropped "
+      "instead of being transmitted before the disconnect request.\n\n"
+      "Unknown bits are rejected with C<EINVAL>; C<LIBNBD_SHUTDOWN_MASK> "
+      "holds every flag this version understands.",
+    .see_also = "nbd_aio_disconnect(3) nbd_aio_opt_abort(3) nbd_close(3) "
+                "nbd_aio_in_flight(3) nbd_create(3)",
+  },
+
+  {
+    .name = "aio_disconnect",
+    .not_implemented = true,
+    .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
+    .ret = RET_ERR,
+    .permitted = ST_CONNECTED,
+    .version = "1.0",
+    .summary = "disconnect from the NBD server",
+    .description =
+      "Queue an C<NBD_CMD_DISC> request and return.  The server does not "
+      "answer this command; instead wait for L<nbd_aio_is_closed(3)> to "
+      "become true.  After this call no further commands can be issued "
+      "on the handle.\n\n"
+      "Commands still in flight are not cancelled, but the protocol "
+      "recommends disconnecting only once L<nbd_aio_in_flight(3)> "
+      "reaches zero so that the server can shut down cleanly.  C<flags> "
+      "is reserved and must be 0 (C<EINVAL> otherwise).  The blocking "
+      "L<nbd_shutdown(3)> uses this call when appropriate.",
+    .see_also = "nbd_shutdown(3) nbd_aio_is_closed(3) "
+                "nbd_aio_in_flight(3) nbd_create(3)",
+  },
+
+  /* ---------------------------------------------------------------- */
+  /* Main-loop integration. */
+
+  {
+    .name = "poll",
+    .not_implemented = true,
+    .args = { A_INT ("timeout") },
+    .ret = RET_INT,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "poll the handle once",
+    .description =
+      "Wait with L<poll(2)> for the handle's socket to become ready in "
+      "the direction given by L<nbd_aio_get_direction(3)>, then let the "
+      "state machine handle the event.  C<timeout> is in milliseconds, "
+      "with -1 meaning no limit.  The result is 1 if the state machine "
+      "made progress and 0 if the timeout expired first.\n\n"
+      "Be careful with an infinite timeout: when nothing is pending, for "
+      "example a connected handle with no commands in flight, the call "
+      "never returns.  The blocking calls of the library are built on "
+      "this function; applications with their own event loop should "
+      "rather use L<nbd_aio_get_fd(3)> and the notify calls.",
+    .see_also = "nbd_poll2(3) nbd_aio_get_fd(3) nbd_aio_get_direction(3) "
+                "nbd_aio_notify_read(3) nbd_aio_notify_write(3)",
+  },
+
+  {
+    .name = "poll2",
+    .not_implemented = true,
+    .args = { A_INT ("fd"), A_INT ("timeout") },
+    .ret = RET_INT,
+    .permitted = 0,
+    .version = "1.16",
+    .summary = "poll the handle once, with fd",
+    .description =
+      "Like L<nbd_poll(3)>, but additionally watch the caller's file "
+      "descriptor C<fd> for readability, which lets another thread wake a "
+      "blocked poller (for instance through a pipe or eventfd).  Pass -1 "
+      "as C<fd> to watch nothing extra, which makes the call behave "
+      "exactly like L<nbd_poll(3)>.\n\n"
+      "C<timeout> is in milliseconds, or -1 to wait indefinitely.  The "
+      "return value is 0 on timeout and 1 if the handle made progress or "
+      "C<fd> became readable; reading from C<fd> is left to the caller.",
+    .see_also = "nbd_poll(3) nbd_aio_get_fd(3) nbd_aio_get_direction(3)",
+  },
+
+  {
+    .name = "aio_get_fd",
+    .not_implemented = true,
+    .ret = RET_FD,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "return file descriptor associated with this connection",
+    .description =
+      "Return the socket the handle uses to talk to the server, so that "
+      "an external event loop can wait on it and then call "
+      "L<nbd_aio_notify_read(3)> or L<nbd_aio_notify_write(3)>; which "
+      "events to wait for is given by L<nbd_aio_get_direction(3)>.  The "
+      "descriptor still belongs to the handle: do not read, write, close "
+      "or otherwise modify it.\n\n"
+      "The call fails if no connection has been started yet.",
+    .see_also = "nbd_aio_get_direction(3) nbd_aio_notify_read(3) "
+                "nbd_aio_notify_write(3) nbd_poll(3)",
+  },
+
+  {
+    .name = "aio_get_direction",
+    .not_implemented = true,
+    .ret = RET_UINT,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "return the read or write direction",
+    .description =
+      "Report which socket events the state machine is waiting for:\n\n"
+      "- 0: none; polling the socket would not help and progress must "
+      "come from another call such as one of the connect calls;\n"
+      "- C<LIBNBD_AIO_DIRECTION_READ>: wait for C<POLLIN> (or "
+      "C<POLLHUP>) and then call L<nbd_aio_notify_read(3)>;\n"
+      "- C<LIBNBD_AIO_DIRECTION_WRITE>: wait for C<POLLOUT> and then call "
+      "L<nbd_aio_notify_write(3)>;\n"
+      "- C<LIBNBD_AIO_DIRECTION_BOTH>: wait for either; if both are "
+      "signalled, prefer notifying the read, as handling a reply may "
+      "change what needs writing.\n\n"
+      "A ready handle reports the read direction even with no commands "
+      "in flight, in which case a single-threaded program should not poll "
+      "until it has issued a command.  In multi-threaded programs the "
+      "direction can change when another thread submits a command, so the "
+      "polling thread needs a way to be woken (see L<nbd_poll2(3)>).",
+    .see_also = "nbd_aio_get_fd(3) nbd_aio_notify_read(3) "
+                "nbd_aio_notify_write(3) nbd_aio_in_flight(3) nbd_poll2(3)",
+    .cannot_fail = true,
+  },
+
+  {
+    .name = "aio_notify_read",
+    .not_implemented = true,
+    .ret = RET_ERR,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "notify that the connection is readable",
+    .description =
+      "Tell the state machine that the socket from L<nbd_aio_get_fd(3)> "
+      "has data to read (or has hung up); it then reads what it can and "
+      "advances.  Call this from your event loop after the socket was "
+      "reported readable.",
+    .see_also = "nbd_aio_notify_write(3) nbd_aio_get_fd(3) "
+                "nbd_aio_get_direction(3)",
+  },
+
+  {
+    .name = "aio_notify_write",
+    .not_implemented = true,
+    .ret = RET_ERR,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "notify that the connection is writable",
+    .description =
+      "Tell the state machine that the socket from L<nbd_aio_get_fd(3)> "
+      "can accept more data; it then sends what is pending and advances.  "
+      "Call this from your event loop after the socket was reported "
+      "writable.",
+    .see_also = "nbd_aio_notify_read(3) nbd_aio_get_fd(3) "
+                "nbd_aio_get_direction(3)",
+  },
+
+  /* ---------------------------------------------------------------- */
+  /* State queries. */
+
+  {
+    .name = "aio_is_created",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "check if the connection has just been created",
+    .description =
+      "Return true while the handle is still in its initial state, before "
+      "any of the connect calls has been made.",
+    .see_also = "nbd_aio_is_connecting(3) nbd_create(3) "
+                "nbd_connection_state(3)",
+    .cannot_fail = true,
+  },
+
+  {
+    .name = "aio_is_connecting",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "check if the connecting is in progress",
+    .description =
+      "Return true while a connection attempt or handshake is under way, "
+      "including while an option request issued in option mode is "
+      "waiting for its answer.  It becomes false when the handle reaches "
+      "the negotiating, ready, closed or dead state.",
+    .see_also = "nbd_aio_is_negotiating(3) nbd_aio_is_ready(3) "
+                "nbd_aio_connect(3) nbd_connection_state(3)",
+    .cannot_fail = true,
+  },
+
+  {
+    .name = "aio_is_negotiating",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = 0,
+    .version = "1.4",
+    .summary = "check if connection is ready to send handshake option",
+    .description =
+      "Return true when the handle is in option mode "
+      "(L<nbd_set_opt_mode(3)>) and idle in the negotiation phase, "
+      "meaning the next step is up to the client: an C<nbd_opt_*> or "
+      "C<nbd_aio_opt_*> call.",
+    .see_also = "nbd_set_opt_mode(3) nbd_opt_go(3) "
+                "nbd_aio_is_connecting(3) nbd_connection_state(3)",
+    .cannot_fail = true,
+  },
+
+  {
+    .name = "aio_is_ready",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "check if the connection is in the ready state",
+    .description =
+      "Return true when the handshake is over and the connection is idle "
+      "and able to accept new commands: nothing is partially sent or "
+      "being received.  Note that commands may still be waiting for "
+      "their replies (see L<nbd_aio_in_flight(3)>).",
+    .see_also = "nbd_aio_is_processing(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_in_flight(3) nbd_connection_state(3)",
+    .cannot_fail = true,
+  },
+
+  {
+    .name = "aio_is_processing",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "check if the connection is processing a command",
+    .description =
+      "Return true when the connection is established and is part way "
+      "through transmitting a request or reading a reply.  Together with "
+      "L<nbd_aio_is_ready(3)> this covers every state in which commands "
+      "may be issued.",
+    .see_also = "nbd_aio_is_ready(3) nbd_aio_in_flight(3) "
+                "nbd_connection_state(3)",
+    .cannot_fail = true,
+  },
+
+  {
+    .name = "aio_is_dead",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "check if the connection is dead",
+    .description =
+      "Return true if the connection failed irrecoverably, for instance "
+      "because of a protocol violation or an I/O error.  The only thing "
+      "left to do with such a handle is L<nbd_close(3)>.",
+    .see_also = "nbd_aio_is_closed(3) nbd_close(3) nbd_get_error(3) "
+                "nbd_connection_state(3)",
+    .cannot_fail = true,
+  },
+
+  {
+    .name = "aio_is_closed",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "check if the connection is closed",
+    .description =
+      "Return true once the connection has been shut down in an orderly "
+      "way, for example after L<nbd_aio_disconnect(3)> or "
+      "L<nbd_aio_opt_abort(3)> has run to completion.  The handle can "
+      "then only be closed.",
+    .see_also = "nbd_aio_disconnect(3) nbd_shutdown(3) nbd_aio_is_dead(3) "
+                "nbd_close(3)",
+    .cannot_fail = true,
+  },
+
+  {
+    .name = "connection_state",
+    .not_implemented = true,
+    .ret = RET_STATIC_STRING,
+    .permitted = 0,
+    .version = "1.0",
+    .summary = "return string describing the state of the connection",
+    .description =
+      "Return a short human-readable description of the state the "
+      "handle's state machine is in, intended for debugging.  The string "
+      "is owned by the library and must not be freed.  Its wording is not "
+      "a stable interface; programs should test states with the "
+      "C<nbd_aio_is_*> calls instead.",
+    .see_also = "nbd_aio_is_created(3) nbd_aio_is_connecting(3) "
+                "nbd_aio_is_ready(3) nbd_aio_is_dead(3)",
+  },
+
+  {
+    .name = "get_tls_negotiated",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .permitted = ST_NEGOTIATING | ST_CONNECTED | ST_CLOSED,
+    .version = "1.2",
+    .summary = "find out if TLS was negotiated on a connection",
+    .description =
+      "Return true if the connection to the server is protected by TLS.  "
+      "This is chiefly of interest with C<LIBNBD_TLS_ALLOW> (see "
+      "L<nbd_set_tls(3)>), where TLS is attempted but the library carries "
+      "on unencrypted if the server does not offer it.  With "
+      "C<LIBNBD_TLS_REQUIRE> the connection fails rather than proceed "
+      "without TLS, and with C<LIBNBD_TLS_DISABLE> it is never tried "
+      "(unless requested manually with L<nbd_opt_starttls(3)>).",
+    .see_also = "nbd_set_tls(3) nbd_get_tls(3) nbd_opt_starttls(3)",
+  },
+
+  { .name = NULL }
+};

@@ -1,0 +1,1033 @@
+/* libnbd API description: handle lifetime, errors, debugging and the
+ * settings stored in a handle before (or while) connecting.
+ */
+#include "api.h"
+
+const struct call api_handle_calls[] = {
+  /* ---- Handle lifetime and error reporting ---- */
+  {
+    .name = "create",
+    .ret = RET_HANDLE,
+    .version = "1.0",
+    .summary = "create a libnbd handle",
+    .description =
+      "Allocate a fresh handle in the created state, with every setting at its "
+      "default.  The handle is the first argument of nearly every other call, "
+      "and a single handle describes at most one connection to one NBD server.\n\n"
+      "When the environment variable C<LIBNBD_DEBUG> is C<1> the new handle "
+      "starts with debugging enabled (see L<nbd_set_debug(3)>).\n\n"
+      "On failure (normally C<ENOMEM>) C<NULL> is returned; the reason can be "
+      "read with L<nbd_get_error(3)> and L<nbd_get_errno(3)>.  Release the "
+      "handle with L<nbd_close(3)> when done.",
+    .see_also = "nbd_close(3) nbd_get_error(3) nbd_get_errno(3) nbd_set_handle_name(3) "
+      "libnbd(3)",
+    .no_handle = true,
+    .handwritten = true,
+  },
+  {
+    .name = "close",
+    .ret = RET_VOID,
+    .version = "1.0",
+    .summary = "close a libnbd handle",
+    .description =
+      "Tear down the handle: drop any connection to the server, reap a "
+      "subprocess started by L<nbd_connect_command(3)> or "
+      "L<nbd_connect_systemd_socket_activation(3)> (which may block until it "
+      "exits), run the free functions of every closure still registered, and "
+      "release all memory.  Passing C<NULL> is allowed and does nothing.\n\n"
+      "Commands that were still in flight, or that completed but were never "
+      "retired with L<nbd_aio_command_completed(3)>, are discarded and their "
+      "status is lost.  Call L<nbd_shutdown(3)> first for an orderly "
+      "disconnect.\n\n"
+      "No other thread may be using the handle while, or after, it is "
+      "closed.",
+    .see_also = "nbd_create(3) nbd_shutdown(3) nbd_aio_command_completed(3)",
+    .handwritten = true,
+  },
+  {
+    .name = "get_error",
+    .ret = RET_STATIC_STRING,
+    .version = "1.0",
+    .summary = "return the last error message",
+    .description =
+      "Return the text describing why the most recent failing libnbd call made "
+      "by the calling thread failed.  Error state is kept per thread, not per "
+      "handle, so this also works after L<nbd_create(3)> returned C<NULL>.\n\n"
+      "Read it straight after the failure: the string belongs to the library "
+      "and is replaced or freed by the next libnbd call from the same thread, "
+      "so copy it if it must be kept.  If no call has failed in this thread "
+      "the result may be C<NULL>.",
+    .see_also = "nbd_get_errno(3) nbd_create(3) libnbd(3)",
+    .cannot_fail = true,
+    .no_handle = true,
+    .handwritten = true,
+  },
+  {
+    .name = "get_errno",
+    .ret = RET_INT,
+    .version = "1.0",
+    .summary = "return the last error number",
+    .description =
+      "Return the C<errno> value recorded by the most recent failing libnbd "
+      "call in the calling thread, using the usual codes from "
+      "C<errno.h>.  Like L<nbd_get_error(3)> this is thread-local "
+      "and must be read straight after the failure.\n\n"
+      "Some failures have no matching error number, so the result can be 0 "
+      "even after an error.",
+    .see_also = "nbd_get_error(3) libnbd(3)",
+    .cannot_fail = true,
+    .no_handle = true,
+    .handwritten = true,
+  },
+
+  /* ---- Debugging ---- */
+  {
+    .name = "set_debug",
+    .args = { A_BOOL ("debug") },
+    .ret = RET_ERR,
+    .version = "1.0",
+    .summary = "set or clear the debug flag",
+    .description =
+      "Turn debug messages for this handle on (C<debug> true) or off.  While "
+      "enabled, the library reports what it is doing (state machine "
+      "transitions, calls entered and left, protocol traffic summaries).  "
+      "Messages go to the callback installed by L<nbd_set_debug_callback(3)>, "
+      "or to C<stderr> if there is none.\n\n"
+      "New handles start with debugging off, unless the environment variable "
+      "C<LIBNBD_DEBUG> was set to C<1> when L<nbd_create(3)> ran.",
+    .see_also = "nbd_get_debug(3) nbd_set_debug_callback(3) nbd_set_handle_name(3)",
+  },
+  {
+    .name = "get_debug",
+    .ret = RET_BOOL,
+    .version = "1.0",
+    .summary = "return the state of the debug flag",
+    .description =
+      "Report whether debug messages are currently enabled on this handle, as "
+      "set by L<nbd_set_debug(3)> or by C<LIBNBD_DEBUG> at creation time.",
+    .see_also = "nbd_set_debug(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "set_debug_callback",
+    .args = { A_CLOSURE ("debug") },
+    .ret = RET_ERR,
+    .version = "1.0",
+    .summary = "set the debug callback",
+    .description =
+      "Route this handle's debug messages to a function of your own instead "
+      "of C<stderr>.  The callback is given the closure's C<user_data>, a "
+      "C<context> string naming the libnbd call that produced the message, and "
+      "the message text C<msg>; both strings are only valid during the call.  "
+      "Messages are only produced while debugging is on (see "
+      "L<nbd_set_debug(3)>).\n\n"
+      "Installing a callback replaces (and frees) any previous one.  The "
+      "callback may run while the handle lock is held, so it must not call "
+      "libnbd functions on the same handle or it will deadlock.  A closure "
+      "whose C<callback> member is C<NULL> is rejected with C<EFAULT>.",
+    .see_also = "nbd_clear_debug_callback(3) nbd_set_debug(3) nbd_get_debug(3)",
+  },
+  {
+    .name = "clear_debug_callback",
+    .ret = RET_ERR,
+    .version = "1.0",
+    .summary = "clear the debug callback",
+    .description =
+      "Remove the debug callback installed by L<nbd_set_debug_callback(3)>, "
+      "calling its free function, so that debug messages go back to "
+      "C<stderr>.  Does nothing when no callback is installed.",
+    .see_also = "nbd_set_debug_callback(3) nbd_set_debug(3)",
+  },
+  {
+    .name = "set_handle_name",
+    .args = { A_STRING ("handle_name") },
+    .ret = RET_ERR,
+    .version = "1.0",
+    .summary = "set the handle name",
+    .description =
+      "Give the handle a name of your choosing.  The name is the prefix of "
+      "every debug message the handle emits, which helps to tell handles "
+      "apart when a program uses several of them.\n\n"
+      "Without this call each handle gets an automatic name that is unique in "
+      "the process, such as C<nbd1>, C<nbd2> and so on.  The string is "
+      "copied.",
+    .see_also = "nbd_get_handle_name(3) nbd_set_debug(3)",
+  },
+  {
+    .name = "get_handle_name",
+    .ret = RET_STRING,
+    .version = "1.0",
+    .summary = "get the handle name",
+    .description =
+      "Return a newly allocated copy of the handle's name: the one given to "
+      "L<nbd_set_handle_name(3)>, or else the automatically generated "
+      "C<nbdN> name.  The caller must free it.",
+    .see_also = "nbd_set_handle_name(3)",
+  },
+  {
+    .name = "set_private_data",
+    .args = { A_UINTPTR ("private_data") },
+    .ret = RET_UINTPTR,
+    .version = "1.8",
+    .summary = "set the per-handle private data",
+    .description =
+      "Store an arbitrary C<uintptr_t> value in the handle for the "
+      "application's own use; libnbd never looks at it.  It is wide enough "
+      "for a pointer or an unsigned integer (language bindings generally "
+      "only offer the integer form).\n\n"
+      "The previous value is returned, which is 0 if nothing was stored "
+      "before.",
+    .see_also = "nbd_get_private_data(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "get_private_data",
+    .ret = RET_UINTPTR,
+    .version = "1.8",
+    .summary = "get the per-handle private data",
+    .description =
+      "Return the value last stored with L<nbd_set_private_data(3)>, or 0 if "
+      "none was ever stored.",
+    .see_also = "nbd_set_private_data(3)",
+    .cannot_fail = true,
+  },
+
+  /* ---- Export and negotiation settings ---- */
+  {
+    .name = "set_export_name",
+    .args = { A_STRING ("export_name") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED | ST_NEGOTIATING,
+    .version = "1.0",
+    .summary = "set the export name",
+    .description =
+      "Choose which export to ask the server for.  The default is the empty "
+      "string, which servers treat as their default export.  Export names "
+      "are UTF-8 and only matter for newstyle servers; the oldstyle protocol "
+      "has no notion of them.\n\n"
+      "Normally this is set before connecting.  With option mode enabled "
+      "(L<nbd_set_opt_mode(3)>) it may also be changed while negotiating, for "
+      "example after learning the available names from L<nbd_opt_list(3)>, "
+      "and before L<nbd_opt_info(3)> or L<nbd_opt_go(3)>.  "
+      "L<nbd_connect_uri(3)> sets it from the URI path, so this call is not "
+      "needed there.\n\n"
+      "Names longer than the protocol limit of 4096 bytes fail with "
+      "C<ENAMETOOLONG> (servers may accept less).",
+    .see_also = "nbd_get_export_name(3) nbd_connect_uri(3) nbd_set_opt_mode(3) "
+      "nbd_opt_go(3) nbd_opt_info(3) nbd_opt_list(3) nbd_get_canonical_export_name(3)",
+  },
+  {
+    .name = "get_export_name",
+    .ret = RET_STRING,
+    .version = "1.0",
+    .summary = "get the export name",
+    .description =
+      "Return a newly allocated copy of the export name the handle requests "
+      "(the caller frees it).  This is the name the client asks for; the "
+      "server may know the same export under another name, which "
+      "L<nbd_get_canonical_export_name(3)> can reveal (common when the "
+      "default export C<\"\"> is requested).",
+    .see_also = "nbd_set_export_name(3) nbd_connect_uri(3) "
+      "nbd_get_canonical_export_name(3)",
+  },
+  {
+    .name = "set_request_block_size",
+    .args = { A_BOOL ("request") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED | ST_NEGOTIATING,
+    .version = "1.12",
+    .summary = "control whether NBD_OPT_GO requests block size",
+    .description =
+      "Decide whether the client tells the server, during C<NBD_OPT_INFO> and "
+      "C<NBD_OPT_GO>, that it wants to hear the export's block size "
+      "constraints.  This is on by default.  Turning it off imitates an older "
+      "client, which is useful for testing servers; some servers then refuse "
+      "the export rather than risk unaligned requests.\n\n"
+      "A server may report block sizes whether or not they were requested, "
+      "and may decline to report them even when asked.  Whatever is reported "
+      "is visible through L<nbd_get_block_size(3)> and is enforced on "
+      "requests unless L<nbd_set_strict_mode(3)> relaxes alignment checks.",
+    .see_also = "nbd_get_request_block_size(3) nbd_get_block_size(3) "
+      "nbd_set_full_info(3) nbd_set_strict_mode(3)",
+  },
+  {
+    .name = "get_request_block_size",
+    .ret = RET_BOOL,
+    .version = "1.12",
+    .summary = "see if NBD_OPT_GO requests block size",
+    .description =
+      "Report whether the handle will ask the server for block size "
+      "constraints while negotiating, as controlled by "
+      "L<nbd_set_request_block_size(3)>.",
+    .see_also = "nbd_set_request_block_size(3) nbd_get_block_size(3)",
+  },
+  {
+    .name = "set_full_info",
+    .args = { A_BOOL ("request") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED | ST_NEGOTIATING,
+    .version = "1.4",
+    .summary = "control whether NBD_OPT_GO requests extra details",
+    .description =
+      "When C<request> is true, the client also asks the server for optional "
+      "details about the export, namely its canonical name (see "
+      "L<nbd_get_canonical_export_name(3)>) and its human readable "
+      "description (see L<nbd_get_export_description(3)>).  By default only "
+      "the information needed for I/O is requested.\n\n"
+      "This is only a hint: the server may still omit the details, and "
+      "information libnbd does not understand is ignored.  Block size "
+      "information is governed separately by "
+      "L<nbd_set_request_block_size(3)>.",
+    .see_also = "nbd_get_full_info(3) nbd_get_canonical_export_name(3) "
+      "nbd_get_export_description(3) nbd_set_request_block_size(3) nbd_opt_info(3)",
+  },
+  {
+    .name = "get_full_info",
+    .ret = RET_BOOL,
+    .version = "1.4",
+    .summary = "see if NBD_OPT_GO requests extra details",
+    .description =
+      "Report whether the handle will ask the server for optional export "
+      "details (canonical name and description), as set by "
+      "L<nbd_set_full_info(3)>.",
+    .see_also = "nbd_set_full_info(3) nbd_get_canonical_export_name(3) "
+      "nbd_get_export_description(3)",
+  },
+
+  /* ---- TLS ---- */
+  {
+    .name = "set_tls",
+    .args = { A_ENUM ("tls", "tls") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.0",
+    .summary = "enable or require TLS (authentication and encryption)",
+    .description =
+      "Select whether the connection uses TLS.  C<tls> is one of:\n\n"
+      "- C<LIBNBD_TLS_DISABLE>: plain text only.  This is the default (a "
+      "C<nbds:> URI given to L<nbd_connect_uri(3)> changes it).  It is also "
+      "the setting to use when driving a server in option mode and upgrading "
+      "by hand with L<nbd_opt_starttls(3)>.\n"
+      "- C<LIBNBD_TLS_ALLOW>: try TLS, but carry on without encryption or "
+      "authentication if the server does not offer it.  This is "
+      "opportunistic and not secure; some servers hang up instead of "
+      "falling back.\n"
+      "- C<LIBNBD_TLS_REQUIRE>: the connection fails unless TLS is "
+      "successfully negotiated and the peer authenticated.\n\n"
+      "Credentials come from L<nbd_set_tls_certificates(3)>, or from "
+      "L<nbd_set_tls_psk_file(3)> together with L<nbd_set_tls_username(3)>.  "
+      "Values outside the enum fail with C<EINVAL>; asking for anything but "
+      "C<LIBNBD_TLS_DISABLE> in a build without TLS support fails with "
+      "C<ENOTSUP> (check with L<nbd_supports_tls(3)>).",
+    .see_also = "nbd_get_tls(3) nbd_get_tls_negotiated(3) nbd_set_tls_certificates(3) "
+      "nbd_set_tls_psk_file(3) nbd_set_tls_username(3) nbd_set_tls_verify_peer(3) "
+      "nbd_set_tls_hostname(3) nbd_supports_tls(3) nbd_opt_starttls(3)",
+  },
+  {
+    .name = "get_tls",
+    .ret = RET_ENUM,
+    .ret_set = "tls",
+    .version = "1.0",
+    .summary = "get the TLS request setting",
+    .description =
+      "Return the handle's TLS policy, one of the C<LIBNBD_TLS_*> values set "
+      "by L<nbd_set_tls(3)> (or by a URI).  This is what the client will "
+      "attempt, not the outcome: use L<nbd_get_tls_negotiated(3)> to learn "
+      "whether a connection actually uses TLS.",
+    .see_also = "nbd_set_tls(3) nbd_get_tls_negotiated(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "set_tls_certificates",
+    .args = { A_PATH ("dir") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.0",
+    .summary = "set the path to the TLS certificates directory",
+    .description =
+      "Name the directory holding the X.509 files used for certificate based "
+      "TLS (CA certificate, client certificate and key).  When unset, a "
+      "built-in search is used: C</etc/pki/libnbd/> for root, otherwise "
+      "C<$HOME/.pki/libnbd> then C<$HOME/.config/pki/libnbd>; if none exists "
+      "the system's trusted CAs are used.\n\n"
+      "It can be called whether or not TLS support was compiled in, but has "
+      "an effect only when L<nbd_set_tls(3)> enables TLS.",
+    .see_also = "nbd_set_tls(3) nbd_set_tls_verify_peer(3) nbd_set_tls_psk_file(3)",
+  },
+  {
+    .name = "set_tls_verify_peer",
+    .args = { A_BOOL ("verify") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.0",
+    .summary = "set whether we verify the identity of the server",
+    .description =
+      "Choose whether the server's certificate must be validated against the "
+      "certificate authority and must match the server's host name.  When "
+      "not set explicitly, verification is done for TCP connections using "
+      "certificate authentication and skipped otherwise.\n\n"
+      "Only meaningful when TLS is enabled with L<nbd_set_tls(3)>; it may be "
+      "called even without TLS support.",
+    .see_also = "nbd_get_tls_verify_peer(3) nbd_set_tls(3) nbd_set_tls_certificates(3) "
+      "nbd_set_tls_hostname(3)",
+  },
+  {
+    .name = "get_tls_verify_peer",
+    .ret = RET_BOOL,
+    .version = "1.0",
+    .summary = "get whether we verify the identity of the server",
+    .description =
+      "Report whether the handle will verify the server's certificate, as set "
+      "by L<nbd_set_tls_verify_peer(3)>.",
+    .see_also = "nbd_set_tls_verify_peer(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "set_tls_username",
+    .args = { A_STRING ("username") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.0",
+    .summary = "set the TLS username",
+    .description =
+      "Set the identity the client presents when authenticating with a TLS "
+      "pre-shared key (see L<nbd_set_tls_psk_file(3)>).  If it is never set, "
+      "the name of the local user running the program is used.\n\n"
+      "Only meaningful when TLS is enabled with L<nbd_set_tls(3)>; it may be "
+      "called even without TLS support.",
+    .see_also = "nbd_get_tls_username(3) nbd_set_tls_psk_file(3) nbd_set_tls(3)",
+  },
+  {
+    .name = "get_tls_username",
+    .ret = RET_STRING,
+    .version = "1.0",
+    .summary = "get the current TLS username",
+    .description =
+      "Return a newly allocated copy of the PSK user name that will be used, "
+      "either the one set by L<nbd_set_tls_username(3)> or the local user "
+      "name.  The caller must free it.",
+    .see_also = "nbd_set_tls_username(3)",
+  },
+  {
+    .name = "set_tls_psk_file",
+    .args = { A_PATH ("filename") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.0",
+    .summary = "set the TLS Pre-Shared Keys (PSK) filename",
+    .description =
+      "Name the file of pre-shared keys (in the C<username:hexkey> format "
+      "written by C<psktool>) used to authenticate with TLS-PSK instead of "
+      "certificates.  There is no default: PSK authentication is not "
+      "attempted unless a file is given.  The key is looked up under the "
+      "name from L<nbd_set_tls_username(3)>.\n\n"
+      "Only meaningful when TLS is enabled with L<nbd_set_tls(3)>; it may be "
+      "called even without TLS support.",
+    .see_also = "nbd_set_tls_username(3) nbd_set_tls(3) nbd_set_uri_allow_local_file(3)",
+  },
+  {
+    .name = "set_tls_hostname",
+    .args = { A_STRING ("hostname") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.22",
+    .summary = "set the TLS hostname",
+    .description =
+      "Override the server name that TLS uses to check the server's "
+      "certificate.  Normally the host given to a connect call such as "
+      "L<nbd_connect_tcp(3)> is used, and there is none at all for "
+      "connections like L<nbd_connect_unix(3)>.  Setting it is handy when the "
+      "socket leads to a proxy and the certificate belongs to the real "
+      "server behind it.\n\n"
+      "Only meaningful when TLS is enabled with L<nbd_set_tls(3)>; it may be "
+      "called even without TLS support.",
+    .see_also = "nbd_get_tls_hostname(3) nbd_set_tls(3) nbd_set_tls_verify_peer(3)",
+  },
+  {
+    .name = "get_tls_hostname",
+    .ret = RET_STRING,
+    .version = "1.22",
+    .summary = "get the effective TLS hostname",
+    .description =
+      "Return a newly allocated copy of the TLS server name in effect, as set "
+      "by L<nbd_set_tls_hostname(3)>.  When none is set the result is an "
+      "empty string, which is not an error.  The caller must free it.",
+    .see_also = "nbd_set_tls_hostname(3)",
+  },
+
+  /* ---- Protocol feature requests ---- */
+  {
+    .name = "set_request_structured_replies",
+    .args = { A_BOOL ("request") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.2",
+    .summary = "control use of structured replies",
+    .description =
+      "Decide whether the client asks for structured replies during the "
+      "handshake.  This is on by default, and features such as block status "
+      "(L<nbd_can_meta_context(3)>) and the C<DF> flag (L<nbd_can_df(3)>) "
+      "depend on it.  Turning it off is mainly useful to test how a server "
+      "copes with simpler clients.\n\n"
+      "Turning it off also stops extended headers from being requested, "
+      "whatever L<nbd_set_request_extended_headers(3)> says.",
+    .see_also = "nbd_get_request_structured_replies(3) "
+      "nbd_get_structured_replies_negotiated(3) nbd_set_request_extended_headers(3) "
+      "nbd_set_handshake_flags(3) nbd_opt_structured_reply(3) nbd_can_meta_context(3) "
+      "nbd_can_df(3)",
+  },
+  {
+    .name = "get_request_structured_replies",
+    .ret = RET_BOOL,
+    .version = "1.2",
+    .summary = "see if structured replies are attempted",
+    .description =
+      "Report whether the handle will ask for structured replies, as set by "
+      "L<nbd_set_request_structured_replies(3)>.  Whether they were actually "
+      "agreed on a connection is given by "
+      "L<nbd_get_structured_replies_negotiated(3)>.",
+    .see_also = "nbd_set_request_structured_replies(3) "
+      "nbd_get_structured_replies_negotiated(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "set_request_extended_headers",
+    .args = { A_BOOL ("request") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.18",
+    .summary = "control use of extended headers",
+    .description =
+      "Decide whether the client asks for extended headers during the "
+      "handshake.  This extension allows 64-bit lengths for zero, trim and "
+      "block status requests; it is requested by default.  Turning it off "
+      "is mainly useful for testing servers.\n\n"
+      "Because extended headers imply structured replies, this setting is "
+      "ignored when L<nbd_set_request_structured_replies(3)> is false.",
+    .see_also = "nbd_get_request_extended_headers(3) "
+      "nbd_get_extended_headers_negotiated(3) nbd_set_request_structured_replies(3) "
+      "nbd_opt_extended_headers(3)",
+  },
+  {
+    .name = "get_request_extended_headers",
+    .ret = RET_BOOL,
+    .version = "1.18",
+    .summary = "see if extended headers are attempted",
+    .description =
+      "Report whether the handle will ask for extended headers, as set by "
+      "L<nbd_set_request_extended_headers(3)>.  Whether they were actually "
+      "agreed on a connection is given by "
+      "L<nbd_get_extended_headers_negotiated(3)>.",
+    .see_also = "nbd_set_request_extended_headers(3) "
+      "nbd_get_extended_headers_negotiated(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "set_handshake_flags",
+    .args = { A_FLAGS ("flags", "handshake_flags") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.2",
+    .summary = "control use of handshake flags",
+    .description =
+      "Restrict which newstyle handshake flags the client is willing to use.  "
+      "By default every flag known to libnbd is offered (and used when the "
+      "server also advertises it), since dropping one can rule out other "
+      "features.  Clearing bits lets you test a server against older "
+      "clients.  C<flags> is a bitwise OR of:\n\n"
+      "- C<LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE>: the server tolerates "
+      "unknown options; without it the client cannot safely ask for TLS, "
+      "structured replies or other extensions.\n"
+      "- C<LIBNBD_HANDSHAKE_FLAG_NO_ZEROES>: lets the server skip the zero "
+      "padding it would otherwise send when the old C<NBD_OPT_EXPORT_NAME> "
+      "path is used.\n\n"
+      "C<LIBNBD_HANDSHAKE_FLAG_MASK> covers all flags of this build.  Bits "
+      "outside it fail with C<EINVAL>.  To clear one bit only, start from "
+      "L<nbd_get_handshake_flags(3)> rather than a constant, as later "
+      "versions may add flags.",
+    .see_also = "nbd_get_handshake_flags(3) nbd_set_request_structured_replies(3) "
+      "nbd_get_protocol(3)",
+  },
+  {
+    .name = "get_handshake_flags",
+    .ret = RET_FLAGS,
+    .ret_set = "handshake_flags",
+    .version = "1.2",
+    .summary = "see which handshake flags are supported",
+    .description =
+      "Return the handshake flags as a bitmask of C<LIBNBD_HANDSHAKE_FLAG_*> "
+      "values.  Before a connection is made this is the set the client is "
+      "prepared to use (see L<nbd_set_handshake_flags(3)>); once connected it "
+      "is the set both sides actually agreed on.\n\n"
+      "Newer library versions may return bits not known when the "
+      "application was compiled.",
+    .see_also = "nbd_set_handshake_flags(3) nbd_get_protocol(3) nbd_aio_is_created(3) "
+      "nbd_aio_is_ready(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "set_pread_initialize",
+    .args = { A_BOOL ("request") },
+    .ret = RET_ERR,
+    .version = "1.12",
+    .summary = "control whether libnbd pre-initializes read buffers",
+    .description =
+      "By default, read calls such as L<nbd_pread(3)> and "
+      "L<nbd_aio_pread(3)> zero the caller's buffer before doing anything "
+      "else, even before argument checks.  That way a program which ignores "
+      "a read error cannot leak stale heap contents (this was the cause of "
+      "CVE-2022-0485 in an application).\n\n"
+      "Setting C<request> to false skips the zeroing, saving a little time "
+      "for programs that never use the buffer after a failed read or that "
+      "initialize it themselves.",
+    .see_also = "nbd_get_pread_initialize(3) nbd_pread(3) nbd_pread_structured(3) "
+      "nbd_aio_pread(3) nbd_set_strict_mode(3)",
+  },
+  {
+    .name = "get_pread_initialize",
+    .ret = RET_BOOL,
+    .version = "1.12",
+    .summary = "see whether libnbd pre-initializes read buffers",
+    .description =
+      "Report whether read buffers are zeroed before use, as set by "
+      "L<nbd_set_pread_initialize(3)>.  The default is true.",
+    .see_also = "nbd_set_pread_initialize(3) nbd_pread(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "set_strict_mode",
+    .args = { A_FLAGS ("flags", "strict") },
+    .ret = RET_ERR,
+    .version = "1.6",
+    .summary = "control how strictly to follow NBD protocol",
+    .description =
+      "Choose which client-side sanity checks are applied before a request "
+      "is sent.  By default all are enabled, so requests whose effect the NBD "
+      "protocol leaves undefined fail locally without any network traffic.  "
+      "Clearing bits lets such requests reach the server, which is mostly "
+      "useful for testing servers.  C<flags> is a bitwise OR of:\n\n"
+      "- C<LIBNBD_STRICT_COMMANDS>: reject commands or flags the server did "
+      "not advertise (for example a write to a read-only export, or FUA when "
+      "L<nbd_can_fua(3)> is false).\n"
+      "- C<LIBNBD_STRICT_FLAGS>: reject command flags unknown to libnbd or "
+      "not meaningful for the command.  Flags above the 16 bits the protocol "
+      "can carry are always rejected.\n"
+      "- C<LIBNBD_STRICT_BOUNDS>: reject requests reaching past the end of "
+      "the export.\n"
+      "- C<LIBNBD_STRICT_ZERO_SIZE>: reject requests of length 0.\n"
+      "- C<LIBNBD_STRICT_ALIGN>: reject offsets and lengths not aligned to "
+      "the minimum block size the server reported (L<nbd_get_block_size(3)>).\n"
+      "- C<LIBNBD_STRICT_PAYLOAD>: reject writes larger than the server's "
+      "maximum payload size.\n"
+      "- C<LIBNBD_STRICT_AUTO_FLAG>: let libnbd add flags it knows are "
+      "required, such as C<LIBNBD_CMD_FLAG_PAYLOAD_LEN> with extended "
+      "headers.\n\n"
+      "C<LIBNBD_STRICT_MASK> covers every bit of this build; other bits "
+      "fail with C<EINVAL>.  Later versions may add checks, so to relax one "
+      "check start from L<nbd_get_strict_mode(3)>.",
+    .see_also = "nbd_get_strict_mode(3) nbd_set_handshake_flags(3) "
+      "nbd_set_pread_initialize(3) nbd_get_block_size(3) nbd_can_fua(3)",
+  },
+  {
+    .name = "get_strict_mode",
+    .ret = RET_FLAGS,
+    .ret_set = "strict",
+    .version = "1.6",
+    .summary = "see which strictness flags are in effect",
+    .description =
+      "Return the client-side checks in force as a bitmask of "
+      "C<LIBNBD_STRICT_*> values (see L<nbd_set_strict_mode(3)>).  Newer "
+      "library versions may return bits unknown when the application was "
+      "compiled.",
+    .see_also = "nbd_set_strict_mode(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "set_opt_mode",
+    .args = { A_BOOL ("enable") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.4",
+    .summary = "control option mode, for pausing during option negotiation",
+    .description =
+      "When C<enable> is true, the C<nbd_connect_*> calls (and their "
+      "asynchronous forms) stop once the newstyle handshake reaches the "
+      "option phase, leaving the handle negotiating instead of ready.  The "
+      "application can then issue C<nbd_opt_*> requests itself, for example "
+      "L<nbd_opt_list(3)> or L<nbd_opt_info(3)>, change settings such as "
+      "L<nbd_set_export_name(3)>, and finish with L<nbd_opt_go(3)>.  A failed "
+      "L<nbd_opt_go(3)> returns to negotiating so another export may be "
+      "tried; L<nbd_opt_abort(3)> ends the session cleanly.\n\n"
+      "The default is false.  Oldstyle servers have no option phase, so the "
+      "setting has no effect with them.",
+    .see_also = "nbd_get_opt_mode(3) nbd_aio_is_negotiating(3) nbd_opt_go(3) "
+      "nbd_opt_abort(3) nbd_opt_info(3) nbd_opt_list(3) nbd_opt_starttls(3) "
+      "nbd_set_export_name(3)",
+  },
+  {
+    .name = "get_opt_mode",
+    .ret = RET_BOOL,
+    .version = "1.4",
+    .summary = "return whether option mode was enabled",
+    .description =
+      "Report whether connecting will pause in the option phase, as set by "
+      "L<nbd_set_opt_mode(3)>.",
+    .see_also = "nbd_set_opt_mode(3) nbd_aio_is_negotiating(3)",
+    .cannot_fail = true,
+  },
+
+  /* ---- Meta contexts ---- */
+  {
+    .name = "set_request_meta_context",
+    .args = { A_BOOL ("request") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED | ST_NEGOTIATING,
+    .version = "1.16",
+    .summary = "control whether connect automatically requests meta contexts",
+    .description =
+      "Decide whether finishing the handshake (any C<nbd_connect_*> call "
+      "without option mode, or L<nbd_opt_go(3)> and L<nbd_opt_info(3)> with "
+      "it) automatically sends C<NBD_OPT_SET_META_CONTEXT> for the contexts "
+      "registered with L<nbd_add_meta_context(3)>.  The default is true.  "
+      "Nothing is sent anyway when the list is empty or the server has "
+      "neither structured replies nor extended headers.\n\n"
+      "Turning it off avoids renegotiating when L<nbd_opt_info(3)> and "
+      "L<nbd_opt_go(3)> are used on the same export, and leaves the timing "
+      "to L<nbd_opt_set_meta_context(3)> for tests.  Without negotiated "
+      "contexts, L<nbd_block_status(3)> will fail.",
+    .see_also = "nbd_get_request_meta_context(3) nbd_add_meta_context(3) "
+      "nbd_opt_set_meta_context(3) nbd_opt_list_meta_context(3) nbd_opt_go(3) "
+      "nbd_opt_info(3) nbd_can_meta_context(3) nbd_block_status(3)",
+  },
+  {
+    .name = "get_request_meta_context",
+    .ret = RET_BOOL,
+    .version = "1.16",
+    .summary = "see if connect automatically requests meta contexts",
+    .description =
+      "Report whether meta contexts are requested automatically while "
+      "connecting, as set by L<nbd_set_request_meta_context(3)>.",
+    .see_also = "nbd_set_request_meta_context(3) nbd_add_meta_context(3)",
+  },
+  {
+    .name = "add_meta_context",
+    .args = { A_STRING ("name") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED | ST_NEGOTIATING,
+    .version = "1.0",
+    .summary = "ask server to negotiate metadata context",
+    .description =
+      "Append C<name> to the list of metadata contexts the client will ask "
+      "the server for.  A metadata context selects what kind of information "
+      "L<nbd_block_status(3)> reports; C<LIBNBD_CONTEXT_BASE_ALLOCATION> "
+      "(C<\"base:allocation\">) describes holes and zeroed areas.  Other "
+      "names are server specific, for example qemu-nbd's "
+      "C<\"qemu:dirty-bitmap:NAME\"> and C<\"qemu:allocation-depth\">.\n\n"
+      "The list starts empty and may hold any number of entries; inspect it "
+      "with L<nbd_get_nr_meta_contexts(3)> and L<nbd_get_meta_context(3)> and "
+      "empty it with L<nbd_clear_meta_contexts(3)>.  After connecting, "
+      "L<nbd_can_meta_context(3)> tells which contexts the server accepted.\n\n"
+      "Names are UTF-8; names over 4096 bytes fail with C<ENAMETOOLONG>.",
+    .see_also = "nbd_clear_meta_contexts(3) nbd_get_nr_meta_contexts(3) "
+      "nbd_get_meta_context(3) nbd_can_meta_context(3) nbd_block_status(3) "
+      "nbd_set_request_meta_context(3) nbd_opt_list_meta_context(3)",
+  },
+  {
+    .name = "get_nr_meta_contexts",
+    .ret = RET_SIZE,
+    .version = "1.6",
+    .summary = "return the current number of requested meta contexts",
+    .description =
+      "Return how many names are in the handle's list of metadata contexts "
+      "to request, as built by L<nbd_add_meta_context(3)>.  This counts "
+      "requests only; which ones the server granted is answered by "
+      "L<nbd_can_meta_context(3)>.",
+    .see_also = "nbd_add_meta_context(3) nbd_get_meta_context(3) "
+      "nbd_clear_meta_contexts(3) nbd_can_meta_context(3)",
+  },
+  {
+    .name = "get_meta_context",
+    .args = { A_SIZE ("i") },
+    .ret = RET_STRING,
+    .version = "1.6",
+    .summary = "return the i'th meta context request",
+    .description =
+      "Return a newly allocated copy of entry C<i> (counting from 0) of the "
+      "list built by L<nbd_add_meta_context(3)>; the caller must free it.  "
+      "C<i> must be less than L<nbd_get_nr_meta_contexts(3)>, otherwise the "
+      "call fails with C<EINVAL>.",
+    .see_also = "nbd_add_meta_context(3) nbd_get_nr_meta_contexts(3) "
+      "nbd_clear_meta_contexts(3)",
+  },
+  {
+    .name = "clear_meta_contexts",
+    .ret = RET_ERR,
+    .permitted = ST_CREATED | ST_NEGOTIATING,
+    .version = "1.6",
+    .summary = "reset the list of requested meta contexts",
+    .description =
+      "Empty the list of metadata contexts to request, so that it can be "
+      "refilled with L<nbd_add_meta_context(3)>.  This is mostly useful in "
+      "option mode (L<nbd_set_opt_mode(3)>), to try different sets of "
+      "contexts against successive exports before L<nbd_opt_go(3)>.",
+    .see_also = "nbd_add_meta_context(3) nbd_get_nr_meta_contexts(3) "
+      "nbd_get_meta_context(3) nbd_set_opt_mode(3) nbd_opt_set_meta_context(3)",
+  },
+
+  /* ---- URI policy ---- */
+  {
+    .name = "set_uri_allow_transports",
+    .args = { A_FLAGS ("mask", "allow_transport") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.2",
+    .summary = "set the allowed transports in NBD URIs",
+    .description =
+      "Limit the transports that a URI passed to L<nbd_connect_uri(3)> or "
+      "L<nbd_aio_connect_uri(3)> may use; a URI naming any other transport is "
+      "refused.  C<mask> is a bitwise OR of C<LIBNBD_ALLOW_TRANSPORT_TCP>, "
+      "C<LIBNBD_ALLOW_TRANSPORT_UNIX>, C<LIBNBD_ALLOW_TRANSPORT_VSOCK> and "
+      "C<LIBNBD_ALLOW_TRANSPORT_SSH>.  Everything is allowed by default.\n\n"
+      "C<LIBNBD_ALLOW_TRANSPORT_MASK> covers all transports of this build; "
+      "other bits fail with C<EINVAL>.",
+    .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_set_uri_allow_tls(3) "
+      "nbd_set_uri_allow_local_file(3)",
+  },
+  {
+    .name = "set_uri_allow_tls",
+    .args = { A_ENUM ("tls", "tls") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.2",
+    .summary = "set the allowed TLS settings in NBD URIs",
+    .description =
+      "Limit whether URIs given to L<nbd_connect_uri(3)> may or must ask for "
+      "TLS:\n\n"
+      "- C<LIBNBD_TLS_DISABLE>: TLS schemes such as C<nbds:> are refused.\n"
+      "- C<LIBNBD_TLS_ALLOW>: both plain (C<nbd:>) and TLS (C<nbds:>) schemes "
+      "are accepted.  This is the default.\n"
+      "- C<LIBNBD_TLS_REQUIRE>: only TLS schemes are accepted.\n\n"
+      "Other values fail with C<EINVAL>.",
+    .see_also = "nbd_connect_uri(3) nbd_set_uri_allow_transports(3) "
+      "nbd_set_uri_allow_local_file(3) nbd_set_tls(3)",
+  },
+  {
+    .name = "set_uri_allow_local_file",
+    .args = { A_BOOL ("allow") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.2",
+    .summary = "allow NBD URIs to reference local files",
+    .description =
+      "Decide whether a URI given to L<nbd_connect_uri(3)> may make libnbd "
+      "read files from the local file system.  This is off by default, which "
+      "protects programs that accept URIs from untrusted sources.  At present "
+      "the only affected URI parameter is C<tls-psk-file>.",
+    .see_also = "nbd_connect_uri(3) nbd_set_uri_allow_transports(3) "
+      "nbd_set_uri_allow_tls(3) nbd_set_tls_psk_file(3)",
+  },
+
+  /* ---- Socket activation ---- */
+  {
+    .name = "set_socket_activation_name",
+    .args = { A_STRING ("socket_name") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.16",
+    .summary = "set the socket activation name",
+    .description =
+      "Set the name attached to the listening socket handed to a server "
+      "started by L<nbd_connect_systemd_socket_activation(3)>.  It reaches "
+      "the server through the C<LISTEN_FDNAMES> environment variable; a few "
+      "servers (such as C<qemu-storage-daemon>) can refer to the socket by "
+      "this name, while most ignore it.  Keep it short and alphanumeric.\n\n"
+      "The default is the empty string, in which case the server sees the "
+      "name C<unknown>.",
+    .see_also = "nbd_get_socket_activation_name(3) "
+      "nbd_connect_systemd_socket_activation(3)",
+  },
+  {
+    .name = "get_socket_activation_name",
+    .ret = RET_STRING,
+    .version = "1.16",
+    .summary = "get the socket activation name",
+    .description =
+      "Return a newly allocated copy of the socket name set by "
+      "L<nbd_set_socket_activation_name(3)>; the caller must free it.  An "
+      "empty string means none was set, so the server will see C<unknown>.",
+    .see_also = "nbd_set_socket_activation_name(3) "
+      "nbd_connect_systemd_socket_activation(3)",
+  },
+
+  /* ---- Library information ---- */
+  {
+    .name = "get_version",
+    .ret = RET_STATIC_STRING,
+    .version = "1.0",
+    .summary = "return the version of the library",
+    .description =
+      "Return the library version as a string of the form "
+      "C<MAJOR.MINOR.RELEASE>, for example C<\"1.22.0\">.  The major number "
+      "is 1 for every release with the stable API (0 was used for early "
+      "experimental releases).  An even minor number marks a stable branch, "
+      "an odd one a development branch whose new calls may still change.  "
+      "The release number grows with each release of a branch.\n\n"
+      "The string is static and must not be freed.  For compile time checks "
+      "use the C<LIBNBD_HAVE_NBD_*> macros of C<libnbd.h> instead.",
+    .see_also = "nbd_get_package_name(3) nbd_create(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "get_package_name",
+    .ret = RET_STATIC_STRING,
+    .version = "1.0",
+    .summary = "return the name of the library",
+    .description =
+      "Return the name of the library as a static string, which is "
+      "C<\"libnbd\"> unless it was renamed when built.  Do not free it.",
+    .see_also = "nbd_get_version(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "supports_tls",
+    .ret = RET_BOOL,
+    .version = "1.0",
+    .summary = "true if libnbd was compiled with support for TLS",
+    .description =
+      "Return true when the library was built with GnuTLS and can therefore "
+      "use TLS.  When false, L<nbd_set_tls(3)> only accepts "
+      "C<LIBNBD_TLS_DISABLE> and C<nbds:> URIs cannot be used.",
+    .see_also = "nbd_set_tls(3) nbd_supports_uri(3) nbd_supports_vsock(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "supports_vsock",
+    .ret = RET_BOOL,
+    .version = "1.16",
+    .summary = "true if libnbd was compiled with support for AF_VSOCK",
+    .description =
+      "Return true when the library was built with support for C<AF_VSOCK> "
+      "sockets, as used by L<nbd_connect_vsock(3)> and C<nbd+vsock:> URIs.  "
+      "This reflects build time support only; on Linux some uses also need "
+      "kernel support at run time, for instance the C<vsock_loopback> module "
+      "for connections to C<VMADDR_CID_LOCAL>.",
+    .see_also = "nbd_connect_vsock(3) nbd_connect_uri(3) nbd_supports_tls(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "supports_uri",
+    .not_implemented = true,
+    .ret = RET_BOOL,
+    .version = "1.0",
+    .summary = "true if libnbd was compiled with support for NBD URIs",
+    .description =
+      "Return true when the library was built with the URI parser it needs "
+      "(libxml2), so that L<nbd_connect_uri(3)>, L<nbd_aio_connect_uri(3)> "
+      "and L<nbd_get_uri(3)> can work.",
+    .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_get_uri(3) nbd_is_uri(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "is_uri",
+    .not_implemented = true,
+    .args = { A_STRING ("uri") },
+    .ret = RET_BOOL,
+    .version = "1.22",
+    .summary = "detect if a string could be an NBD URI",
+    .description =
+      "Guess whether the string C<uri> looks like an NBD URI, returning true "
+      "if so and false otherwise.  Programs that accept either a URI or, say, "
+      "a local file name in the same argument can use it to pick the "
+      "interpretation (C<nbdcopy> does this).\n\n"
+      "The test is only a heuristic: a true result does not mean that "
+      "L<nbd_connect_uri(3)> will accept the string or succeed.",
+    .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_get_uri(3) "
+      "nbd_supports_uri(3)",
+  },
+  {
+    .name = "get_uri",
+    .not_implemented = true,
+    .ret = RET_STRING,
+    .permitted = ST_CONNECTING | ST_NEGOTIATING | ST_CONNECTED | ST_CLOSED | ST_DEAD,
+    .version = "1.8",
+    .summary = "construct an NBD URI for a connection",
+    .description =
+      "Try to build an NBD URI which, passed to L<nbd_connect_uri(3)>, would "
+      "reach the same server and export again.  The result is newly "
+      "allocated and must be freed by the caller.\n\n"
+      "This is best effort.  When the handle lacks the information (for "
+      "example after L<nbd_connect_socket(3)> or L<nbd_connect_command(3)>) "
+      "the call fails and returns C<NULL>, with details from "
+      "L<nbd_get_error(3)> and L<nbd_get_errno(3)>.  A returned URI is not "
+      "guaranteed to work, nor to be the best possible one.",
+    .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_is_uri(3) "
+      "nbd_supports_uri(3) nbd_connect_socket(3)",
+  },
+
+  /* ---- Statistics ---- */
+  {
+    .name = "stats_bytes_sent",
+    .ret = RET_UINT64,
+    .version = "1.16",
+    .summary = "statistics of bytes sent over connection so far",
+    .description =
+      "Return the total number of bytes the client has written to the server "
+      "on this handle so far, counting handshake traffic, request headers and "
+      "write payloads.  It is 0 before connecting.\n\n"
+      "With TLS the count is of the data handed to the TLS layer, not of "
+      "the encrypted bytes on the wire.",
+    .see_also = "nbd_stats_bytes_received(3) nbd_stats_chunks_sent(3) "
+      "nbd_stats_chunks_received(3) nbd_get_tls_negotiated(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "stats_chunks_sent",
+    .ret = RET_UINT64,
+    .version = "1.16",
+    .summary = "statistics of chunks sent over connection so far",
+    .description =
+      "Return how many chunks the client has sent so far.  A chunk is a unit "
+      "of the protocol that begins with a magic number and cannot be split "
+      "further, such as a handshake option or a request together with its "
+      "payload.\n\n"
+      "The count bears no fixed relation to the number of API calls made or "
+      "to the number of network packets.",
+    .see_also = "nbd_stats_chunks_received(3) nbd_stats_bytes_sent(3) "
+      "nbd_stats_bytes_received(3) nbd_set_strict_mode(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "stats_bytes_received",
+    .ret = RET_UINT64,
+    .version = "1.16",
+    .summary = "statistics of bytes received over connection so far",
+    .description =
+      "Return the total number of bytes the client has read from the server "
+      "on this handle so far, counting handshake traffic, reply headers and "
+      "reply payloads.  It is 0 before connecting.\n\n"
+      "With TLS the count is of the data obtained from the TLS layer, not of "
+      "the encrypted bytes on the wire.",
+    .see_also = "nbd_stats_bytes_sent(3) nbd_stats_chunks_sent(3) "
+      "nbd_stats_chunks_received(3) nbd_get_tls_negotiated(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "stats_chunks_received",
+    .ret = RET_UINT64,
+    .version = "1.16",
+    .summary = "statistics of chunks received over connection so far",
+    .description =
+      "Return how many chunks the client has received so far.  A chunk is a "
+      "unit of the protocol that begins with a magic number and cannot be "
+      "split further, such as an option reply, a simple reply, or one piece "
+      "of a structured reply; so with structured replies a single command "
+      "may account for several chunks.\n\n"
+      "The count bears no fixed relation to the number of API calls made or "
+      "to the number of network packets.",
+    .see_also = "nbd_stats_chunks_sent(3) nbd_stats_bytes_sent(3) "
+      "nbd_stats_bytes_received(3) nbd_get_structured_replies_negotiated(3)",
+    .cannot_fail = true,
+  },
+
+  { .name = NULL }
+};

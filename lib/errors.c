@@ -1,0 +1,123 @@
+/* Thread-local error state: the last error of each thread survives calls
+ * made by other threads on the same handle.
+ */
+#include <config.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct last_error {
+  char *msg;
+  int errnum;
+  const char *context;          /* name of the public call in progress */
+};
+
+static pthread_key_t error_key;
+static pthread_once_t error_once = PTHREAD_ONCE_INIT;
+
+static void
+free_last_error (void *p)
+{
+  struct last_error *e = p;
+  if (e) {
+    free (e->msg);
+    free (e);
+  }
+}
+
+static void
+make_key (void)
+{
+  pthread_key_create (&error_key, free_last_error);
+}
+
+static struct last_error *
+get_last_error (void)
+{
+  struct last_error *e;
+
+  pthread_once (&error_once, make_key);
+  e = pthread_getspecific (error_key);
+  if (!e) {
+    e = calloc (1, sizeof *e);
+    if (!e)
+      return NULL;
+    if (pthread_setspecific (error_key, e) != 0) {
+      free (e);
+      return NULL;
+    }
+  }
+  return e;
+}
+
+/* Unload: destroy the key so a dlclose'd library leaves no destructor. */
+__attribute__ ((destructor))
+static void
+errors_unload (void)
+{
+  struct last_error *e;
+
+  if (pthread_once (&error_once, make_key) != 0)
+    return;
+  e = pthread_getspecific (error_key);
+  free_last_error (e);
+  pthread_setspecific (error_key, NULL);
+  pthread_key_delete (error_key);
+}
+
+void
+nbd_internal_set_error_context (const char *context)
+{
+  struct last_error *e = get_last_error ();
+  if (e)
+    e->context = context;
+}
+
+const char *
+nbd_internal_get_error_context (void)
+{
+  struct last_error *e = get_last_error ();
+  return e && e->context ? e->context : "libnbd";
+}
+
+void
+nbd_internal_set_error (int errnum, const char *fmt, ...)
+{
+  struct last_error *e = get_last_error ();
+  va_list ap;
+  char *body = NULL, *msg = NULL;
+  int saved_errno = errno;
+
+  if (!e)
+    return;
+  va_start (ap, fmt);
+  if (vasprintf (&body, fmt, ap) == -1)
+    body = NULL;
+  va_end (ap);
+  if (body && asprintf (&msg, "%s: %s", e->context ? e->context : "libnbd",
+                        body) == -1)
+    msg = NULL;
+  free (body);
+  free (e->msg);
+  e->msg = msg;
+  e->errnum = errnum;
+  errno = saved_errno;
+}
+
+const char *
+nbd_get_error (void)
+{
+  struct last_error *e = get_last_error ();
+  return e ? e->msg : NULL;
+}
+
+int
+nbd_get_errno (void)
+{
+  struct last_error *e = get_last_error ();
+  return e ? e->errnum : 0;
+}
