@@ -99,7 +99,6 @@ const struct call api_command_calls[] = {
   /* --- synchronous commands --------------------------------------- */
   {
     .name = "pread",
-    .not_implemented = true,
     .args = { A_BYTES_OUT ("buf", "count"), A_UINT64 ("offset") },
     .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
     .ret = RET_ERR,
@@ -131,7 +130,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "pread_structured",
-    .not_implemented = true,
     .args = { A_BYTES_OUT ("buf", "count"), A_UINT64 ("offset"),
               A_CLOSURE ("chunk") },
     .optargs = { O_FLAGS ("flags", "cmd_flags", CF_DF) },
@@ -184,7 +182,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "pwrite",
-    .not_implemented = true,
     .args = { A_BYTES_IN ("buf", "count"), A_UINT64 ("offset") },
     .optargs = { O_FLAGS ("flags", "cmd_flags", CF_FUA) },
     .ret = RET_ERR,
@@ -218,7 +215,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "flush",
-    .not_implemented = true,
     .args = { { ARG_END } },
     .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
     .ret = RET_ERR,
@@ -244,7 +240,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "trim",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
     .optargs = { O_FLAGS ("flags", "cmd_flags", CF_FUA) },
     .ret = RET_ERR,
@@ -278,7 +273,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "cache",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
     .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
     .ret = RET_ERR,
@@ -304,7 +298,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "zero",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
     .optargs = { O_FLAGS ("flags", "cmd_flags",
                           CF_FUA | CF_NO_HOLE | CF_FAST_ZERO) },
@@ -345,7 +338,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "block_status",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_CLOSURE ("extent") },
     .optargs = { O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
@@ -397,7 +389,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "block_status_64",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_CLOSURE ("extent64") },
     .optargs = { O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
@@ -436,7 +427,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "block_status_filter",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_STRING_LIST ("contexts"), A_CLOSURE ("extent64") },
     .optargs = { O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE | CF_PAYLOAD_LEN) },
@@ -480,7 +470,6 @@ const struct call api_command_calls[] = {
   /* --- asynchronous commands -------------------------------------- */
   {
     .name = "aio_pread",
-    .not_implemented = true,
     .args = { A_BYTES_POUT ("buf", "count"), A_UINT64 ("offset") },
     .optargs = { O_CLOSURE ("completion"),
                  O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
@@ -506,7 +495,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "aio_pread_structured",
-    .not_implemented = true,
     .args = { A_BYTES_POUT ("buf", "count"), A_UINT64 ("offset"),
               A_CLOSURE ("chunk") },
     .optargs = { O_CLOSURE ("completion"),
@@ -533,7 +521,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "aio_pwrite",
-    .not_implemented = true,
     .args = { A_BYTES_PIN ("buf", "count"), A_UINT64 ("offset") },
     .optargs = { O_CLOSURE ("completion"),
                  O_FLAGS ("flags", "cmd_flags", CF_FUA) },
@@ -558,7 +545,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "aio_flush",
-    .not_implemented = true,
     .args = { { ARG_END } },
     .optargs = { O_CLOSURE ("completion"),
                  O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
@@ -579,7 +565,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "aio_trim",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
     .optargs = { O_CLOSURE ("completion"),
                  O_FLAGS ("flags", "cmd_flags", CF_FUA) },
@@ -598,7 +583,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "aio_cache",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
     .optargs = { O_CLOSURE ("completion"),
                  O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
@@ -617,7 +601,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "aio_zero",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
     .optargs = { O_CLOSURE ("completion"),
                  O_FLAGS ("flags", "cmd_flags",
@@ -639,7 +622,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "aio_block_status",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_CLOSURE ("extent") },
     .optargs = { O_CLOSURE ("completion"),
@@ -663,7 +645,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "aio_block_status_64",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_CLOSURE ("extent64") },
     .optargs = { O_CLOSURE ("completion"),
@@ -687,7 +668,6 @@ const struct call api_command_calls[] = {
   },
   {
     .name = "aio_block_status_filter",
-    .not_implemented = true,
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_STRING_LIST ("contexts"), A_CLOSURE ("extent64") },
     .optargs = { O_CLOSURE ("completion"),

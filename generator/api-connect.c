@@ -58,7 +58,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "connect_unix",
-    .not_implemented = true,
     .args = { A_PATH ("unixsocket") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -80,7 +79,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "connect_vsock",
-    .not_implemented = true,
     .args = { A_UINT32 ("cid"), A_UINT32 ("port") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -102,7 +100,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "connect_tcp",
-    .not_implemented = true,
     .args = { A_STRING ("hostname"), A_STRING ("port") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -124,7 +121,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "connect_socket",
-    .not_implemented = true,
     .args = { A_FD ("sock") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -146,7 +142,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "connect_command",
-    .not_implemented = true,
     .args = { A_STRING_LIST ("argv") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -173,7 +168,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "connect_systemd_socket_activation",
-    .not_implemented = true,
     .args = { A_STRING_LIST ("argv") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -203,7 +197,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_connect",
-    .not_implemented = true,
     .args = { A_SOCKADDR ("addr", "addrlen") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -249,7 +242,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_connect_unix",
-    .not_implemented = true,
     .args = { A_PATH ("unixsocket") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -269,7 +261,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_connect_vsock",
-    .not_implemented = true,
     .args = { A_UINT32 ("cid"), A_UINT32 ("port") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -288,7 +279,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_connect_tcp",
-    .not_implemented = true,
     .args = { A_STRING ("hostname"), A_STRING ("port") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -308,7 +298,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_connect_socket",
-    .not_implemented = true,
     .args = { A_FD ("sock") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -328,7 +317,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_connect_command",
-    .not_implemented = true,
     .args = { A_STRING_LIST ("argv") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -348,7 +336,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_connect_systemd_socket_activation",
-    .not_implemented = true,
     .args = { A_STRING_LIST ("argv") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -371,7 +358,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "kill_subprocess",
-    .not_implemented = true,
     .args = { A_INT ("signum") },
     .ret = RET_ERR,
     .permitted = 0,
@@ -392,7 +378,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "get_subprocess_pid",
-    .not_implemented = true,
     .ret = RET_INT64,
     .permitted = 0,
     .version = "1.22",
@@ -413,7 +398,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_go",
-    .not_implemented = true,
     .ret = RET_ERR,
     .permitted = ST_OPT,
     .version = "1.4",
@@ -436,7 +420,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_abort",
-    .not_implemented = true,
     .ret = RET_ERR,
     .permitted = ST_OPT,
     .version = "1.4",
@@ -452,7 +435,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_starttls",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = ST_OPT,
     .version = "1.16",
@@ -478,7 +460,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_extended_headers",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = ST_OPT,
     .version = "1.18",
@@ -501,7 +482,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_structured_reply",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = ST_OPT,
     .version = "1.16",
@@ -523,7 +503,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_list",
-    .not_implemented = true,
     .args = { A_CLOSURE ("list") },
     .ret = RET_INT,
     .permitted = ST_OPT,
@@ -546,7 +525,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_info",
-    .not_implemented = true,
     .ret = RET_ERR,
     .permitted = ST_OPT,
     .version = "1.4",
@@ -567,7 +545,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_list_meta_context",
-    .not_implemented = true,
     .args = { A_CLOSURE ("context") },
     .ret = RET_INT,
     .permitted = ST_OPT,
@@ -593,7 +570,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_list_meta_context_queries",
-    .not_implemented = true,
     .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
     .ret = RET_INT,
     .permitted = ST_OPT,
@@ -613,7 +589,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_set_meta_context",
-    .not_implemented = true,
     .args = { A_CLOSURE ("context") },
     .ret = RET_INT,
     .permitted = ST_OPT,
@@ -639,7 +614,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "opt_set_meta_context_queries",
-    .not_implemented = true,
     .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
     .ret = RET_INT,
     .permitted = ST_OPT,
@@ -661,7 +635,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_go",
-    .not_implemented = true,
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
     .permitted = ST_OPT,
@@ -683,7 +656,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_abort",
-    .not_implemented = true,
     .ret = RET_ERR,
     .permitted = ST_OPT,
     .version = "1.4",
@@ -699,7 +671,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_starttls",
-    .not_implemented = true,
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
     .permitted = ST_OPT,
@@ -719,7 +690,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_extended_headers",
-    .not_implemented = true,
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
     .permitted = ST_OPT,
@@ -739,7 +709,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_structured_reply",
-    .not_implemented = true,
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
     .permitted = ST_OPT,
@@ -759,7 +728,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_list",
-    .not_implemented = true,
     .args = { A_CLOSURE ("list") },
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
@@ -780,7 +748,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_info",
-    .not_implemented = true,
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
     .permitted = ST_OPT,
@@ -799,7 +766,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_list_meta_context",
-    .not_implemented = true,
     .args = { A_CLOSURE ("context") },
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
@@ -819,7 +785,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_list_meta_context_queries",
-    .not_implemented = true,
     .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
@@ -840,7 +805,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_set_meta_context",
-    .not_implemented = true,
     .args = { A_CLOSURE ("context") },
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
@@ -860,7 +824,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_set_meta_context_queries",
-    .not_implemented = true,
     .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
     .optargs = { O_CLOSURE ("completion") },
     .ret = RET_ERR,
@@ -883,7 +846,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "shutdown",
-    .not_implemented = true,
     .optargs = { O_FLAGS ("flags", "shutdown", 0) },
     .ret = RET_ERR,
     .permitted = ST_OPT | ST_CONNECTED,
@@ -908,7 +870,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_disconnect",
-    .not_implemented = true,
     .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
     .ret = RET_ERR,
     .permitted = ST_CONNECTED,
@@ -933,7 +894,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "poll",
-    .not_implemented = true,
     .args = { A_INT ("timeout") },
     .ret = RET_INT,
     .permitted = 0,
@@ -956,7 +916,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "poll2",
-    .not_implemented = true,
     .args = { A_INT ("fd"), A_INT ("timeout") },
     .ret = RET_INT,
     .permitted = 0,
@@ -976,7 +935,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_get_fd",
-    .not_implemented = true,
     .ret = RET_FD,
     .permitted = 0,
     .version = "1.0",
@@ -995,7 +953,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_get_direction",
-    .not_implemented = true,
     .ret = RET_UINT,
     .permitted = 0,
     .version = "1.0",
@@ -1023,7 +980,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_notify_read",
-    .not_implemented = true,
     .ret = RET_ERR,
     .permitted = 0,
     .version = "1.0",
@@ -1039,7 +995,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_notify_write",
-    .not_implemented = true,
     .ret = RET_ERR,
     .permitted = 0,
     .version = "1.0",
@@ -1058,7 +1013,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_is_created",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = 0,
     .version = "1.0",
@@ -1073,7 +1027,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_is_connecting",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = 0,
     .version = "1.0",
@@ -1090,7 +1043,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_is_negotiating",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = 0,
     .version = "1.4",
@@ -1107,7 +1059,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_is_ready",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = 0,
     .version = "1.0",
@@ -1124,7 +1075,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_is_processing",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = 0,
     .version = "1.0",
@@ -1141,7 +1091,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_is_dead",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = 0,
     .version = "1.0",
@@ -1157,7 +1106,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_is_closed",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = 0,
     .version = "1.0",
@@ -1174,7 +1122,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "connection_state",
-    .not_implemented = true,
     .ret = RET_STATIC_STRING,
     .permitted = 0,
     .version = "1.0",
@@ -1191,7 +1138,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "get_tls_negotiated",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = ST_NEGOTIATING | ST_CONNECTED | ST_CLOSED,
     .version = "1.2",

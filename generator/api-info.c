@@ -22,7 +22,6 @@
 const struct call api_info_calls[] = {
   {
     .name = "get_size",
-    .not_implemented = true,
     .ret = RET_INT64,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -40,7 +39,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "get_block_size",
-    .not_implemented = true,
     .args = { A_ENUM ("size_type", "size") },
     .ret = RET_INT64,
     .permitted = INFO_STATES,
@@ -83,7 +81,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "is_read_only",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -98,7 +95,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_flush",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -112,7 +108,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_fua",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -128,7 +123,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "is_rotational",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -144,7 +138,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_trim",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -158,7 +151,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_zero",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -173,7 +165,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_fast_zero",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.2",
@@ -190,7 +181,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_df",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -210,7 +200,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_multi_conn",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -230,7 +219,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_cache",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.0",
@@ -244,7 +232,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_meta_context",
-    .not_implemented = true,
     .args = { A_STRING ("metacontext") },
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
@@ -271,7 +258,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "can_block_status_payload",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.18",
@@ -290,7 +276,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "get_protocol",
-    .not_implemented = true,
     .ret = RET_STATIC_STRING,
     .permitted = INFO_STATES,
     .version = "1.2",
@@ -310,7 +295,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "get_canonical_export_name",
-    .not_implemented = true,
     .ret = RET_STRING,
     .permitted = INFO_STATES,
     .version = "1.4",
@@ -334,7 +318,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "get_export_description",
-    .not_implemented = true,
     .ret = RET_STRING,
     .permitted = INFO_STATES,
     .version = "1.4",
@@ -355,7 +338,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "get_structured_replies_negotiated",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.2",
@@ -378,7 +360,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "get_extended_headers_negotiated",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .permitted = INFO_STATES,
     .version = "1.18",
@@ -403,7 +384,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "aio_command_completed",
-    .not_implemented = true,
     .args = { A_UINT64 ("cookie") },
     .ret = RET_BOOL,
     .permitted = 0,
@@ -431,7 +411,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "aio_peek_command_completed",
-    .not_implemented = true,
     .ret = RET_INT64,
     .permitted = 0,
     .version = "1.0",
@@ -449,7 +428,6 @@ const struct call api_info_calls[] = {
   },
   {
     .name = "aio_in_flight",
-    .not_implemented = true,
     .ret = RET_INT,
     .permitted = ST_CONNECTED | ST_CLOSED | ST_DEAD,
     .version = "1.0",

@@ -1,2 +1,738 @@
+/* Commands: records, cookies, the client-side checks, issuing, completion
+ * and retirement, and the blocking forms.
+ */
 #include <config.h>
+
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
+
+#define MAX_REQUEST_SIZE (64 * 1024 * 1024)
+#define TABLE_SIZE (sizeof ((struct nbd_handle *) 0)->cmd_table \
+                    / sizeof ((struct nbd_handle *) 0)->cmd_table[0])
+
+/* ---- Records and the cookie table ---- */
+
+static struct command *
+alloc_command (struct nbd_handle *h)
+{
+  struct command *cmd = h->free_cmds;
+
+  if (cmd) {
+    h->free_cmds = cmd->next;
+    memset (cmd, 0, sizeof *cmd);
+    return cmd;
+  }
+  cmd = calloc (1, sizeof *cmd);
+  if (!cmd)
+    set_error (errno, "calloc");
+  return cmd;
+}
+
+/* Release a command's callbacks: each .free runs once, here. */
+static void
+free_callbacks (struct command *cmd)
+{
+  FREE_CLOSURE (cmd->chunk);
+  FREE_CLOSURE (cmd->extent);
+  FREE_CLOSURE (cmd->extent64);
+  FREE_CLOSURE (cmd->completion);
+}
+
+static void
+recycle_command (struct nbd_handle *h, struct command *cmd)
+{
+  free_callbacks (cmd);
+  free (cmd->payload);
+  free (cmd->ranges);
+  cmd->payload = NULL;
+  cmd->ranges = NULL;
+  cmd->next = h->free_cmds;
+  h->free_cmds = cmd;
+}
+
+static void
+table_insert (struct nbd_handle *h, struct command *cmd)
+{
+  size_t b = cmd->cookie % TABLE_SIZE;
+  cmd->hnext = h->cmd_table[b];
+  h->cmd_table[b] = cmd;
+}
+
+struct command *
+nbd_internal_find_command (struct nbd_handle *h, uint64_t cookie)
+{
+  for (struct command *c = h->cmd_table[cookie % TABLE_SIZE]; c; c = c->hnext)
+    if (c->cookie == cookie)
+      return c;
+  return NULL;
+}
+
+static void
+table_remove (struct nbd_handle *h, struct command *cmd)
+{
+  struct command **pp = &h->cmd_table[cmd->cookie % TABLE_SIZE];
+  while (*pp && *pp != cmd)
+    pp = &(*pp)->hnext;
+  if (*pp)
+    *pp = cmd->hnext;
+  cmd->hnext = NULL;
+}
+
+/* ---- Completion ---- */
+
+/* The reply is complete: run the completion callback, then either retire
+ * the command (the callback returned 1) or keep it for
+ * nbd_aio_command_completed.
+ */
+void
+nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
+{
+  int retire = 0;
+
+  table_remove (h, cmd);
+  h->nr_in_flight--;
+  cmd->done = true;
+  if (cmd->completion.callback) {
+    int err = cmd->error;
+    retire = cmd->completion.callback (cmd->completion.user_data, &err);
+    cmd->error = err;
+  }
+  free_callbacks (cmd);
+  if (retire == 1 && !cmd->internal) {
+    recycle_command (h, cmd);
+    return;
+  }
+  cmd->next = NULL;
+  if (h->done_tail)
+    h->done_tail->next = cmd;
+  else
+    h->done_head = cmd;
+  h->done_tail = cmd;
+}
+
+/* The connection died: every command not yet completed fails now. */
+void
+nbd_internal_abort_commands (struct nbd_handle *h, int errnum)
+{
+  for (size_t b = 0; b < TABLE_SIZE; b++)
+    while (h->cmd_table[b]) {
+      struct command *cmd = h->cmd_table[b];
+      if (!cmd->error)
+        cmd->error = errnum;
+      nbd_internal_complete_command (h, cmd);
+    }
+  h->to_send_head = h->to_send_tail = NULL;
+  h->send_offset = 0;
+  h->rx_cmd = NULL;
+  h->rx_need = 0;
+}
+
+void
+nbd_internal_free_commands (struct nbd_handle *h)
+{
+  struct command *cmd, *next;
+
+  for (size_t b = 0; b < TABLE_SIZE; b++) {
+    for (cmd = h->cmd_table[b]; cmd; cmd = next) {
+      next = cmd->hnext;
+      recycle_command (h, cmd);
+    }
+    h->cmd_table[b] = NULL;
+  }
+  for (cmd = h->done_head; cmd; cmd = next) {
+    next = cmd->next;
+    recycle_command (h, cmd);
+  }
+  h->done_head = h->done_tail = NULL;
+  h->to_send_head = h->to_send_tail = NULL;
+  for (cmd = h->free_cmds; cmd; cmd = next) {
+    next = cmd->next;
+    free (cmd);
+  }
+  h->free_cmds = NULL;
+  h->nr_in_flight = 0;
+}
+
+/* ---- Issuing ---- */
+
+static void
+encode_header (struct nbd_handle *h, struct command *cmd)
+{
+  char *p = cmd->hdr;
+  uint64_t len = cmd->payload ? cmd->payload_len : cmd->count;
+
+  if (h->eh_negotiated) {
+    be32_put (p, NBD_EXTENDED_REQUEST_MAGIC);
+    be16_put (p + 4, cmd->flags);
+    be16_put (p + 6, cmd->type);
+    be64_put (p + 8, cmd->cookie);
+    be64_put (p + 16, cmd->offset);
+    be64_put (p + 24, len);
+    cmd->hdr_len = 32;
+  }
+  else {
+    be32_put (p, NBD_REQUEST_MAGIC);
+    be16_put (p + 4, cmd->flags);
+    be16_put (p + 6, cmd->type);
+    be64_put (p + 8, cmd->cookie);
+    be64_put (p + 16, cmd->offset);
+    be32_put (p + 24, (uint32_t) len);
+    cmd->hdr_len = 28;
+  }
+}
+
+/* Queue a fully built command; returns its cookie. */
+static int64_t
+issue (struct nbd_handle *h, struct command *cmd)
+{
+  cmd->cookie = h->next_cookie++;
+  encode_header (h, cmd);
+  table_insert (h, cmd);
+  h->nr_in_flight++;
+  cmd->next = NULL;
+  if (h->to_send_tail)
+    h->to_send_tail->next = cmd;
+  else
+    h->to_send_head = cmd;
+  h->to_send_tail = cmd;
+
+  /* Outside the engine, send at once; callbacks running inside it only
+   * queue, and the engine sends the whole batch in one go.
+   */
+  if (!h->in_run && h->to_send_head == cmd && nbd_internal_transmit (h) == -1)
+    return -1;
+  return (int64_t) cmd->cookie;
+}
+
+static int
+check_connected (struct nbd_handle *h)
+{
+  if (h->disconnect_requested) {
+    set_error (EINVAL, "cannot issue commands after a disconnect request");
+    return -1;
+  }
+  return 0;
+}
+
+/* The client-side checks of nbd_set_strict_mode, in libnbd's order. */
+static int
+check_request (struct nbd_handle *h, uint16_t type, uint64_t offset,
+               uint64_t count, uint32_t flags)
+{
+  uint32_t strict = h->strict;
+  bool is_write = type == NBD_CMD_WRITE || type == NBD_CMD_TRIM
+    || type == NBD_CMD_WRITE_ZEROES;
+
+  if (check_connected (h) == -1)
+    return -1;
+  if (strict & LIBNBD_STRICT_COMMANDS) {
+    if (is_write && (h->eflags & NBD_FLAG_READ_ONLY)) {
+      set_error (EPERM, "server does not support write operations");
+      return -1;
+    }
+    if (type == NBD_CMD_FLUSH && !(h->eflags & NBD_FLAG_SEND_FLUSH)) {
+      set_error (EINVAL, "server does not support flush operations");
+      return -1;
+    }
+    if (type == NBD_CMD_TRIM && !(h->eflags & NBD_FLAG_SEND_TRIM)) {
+      set_error (EINVAL, "server does not support trim operations");
+      return -1;
+    }
+    if (type == NBD_CMD_WRITE_ZEROES && !(h->eflags & NBD_FLAG_SEND_WRITE_ZEROES)) {
+      set_error (EINVAL, "server does not support zero operations");
+      return -1;
+    }
+    if (type == NBD_CMD_CACHE && !(h->eflags & NBD_FLAG_SEND_CACHE)) {
+      set_error (EINVAL, "server does not support cache operations");
+      return -1;
+    }
+    if ((flags & LIBNBD_CMD_FLAG_FUA) && !(h->eflags & NBD_FLAG_SEND_FUA)) {
+      set_error (EINVAL, "server does not support the FUA flag");
+      return -1;
+    }
+    if ((flags & LIBNBD_CMD_FLAG_DF) && nbd_unlocked_can_df (h) != 1) {
+      set_error (EINVAL, "server does not support the DF flag");
+      return -1;
+    }
+    if ((flags & LIBNBD_CMD_FLAG_FAST_ZERO) && !(h->eflags & NBD_FLAG_SEND_FAST_ZERO)) {
+      set_error (EINVAL, "server does not support the fast zero flag");
+      return -1;
+    }
+  }
+  if (type == NBD_CMD_FLUSH)
+    return 0;
+  if ((strict & LIBNBD_STRICT_ZERO_SIZE) && count == 0) {
+    set_error (EINVAL, "count cannot be 0");
+    return -1;
+  }
+  if ((strict & LIBNBD_STRICT_BOUNDS)
+      && (offset > h->exportsize || count > h->exportsize - offset)) {
+    set_error (is_write ? ENOSPC : EINVAL, "request out of bounds");
+    return -1;
+  }
+  if ((strict & LIBNBD_STRICT_ALIGN) && h->block_minimum > 1
+      && ((offset | count) & (h->block_minimum - 1))) {
+    set_error (EINVAL, "request is unaligned to the server's minimum block size %u",
+               h->block_minimum);
+    return -1;
+  }
+  if (!h->eh_negotiated && count > UINT32_MAX) {
+    set_error (ERANGE, "request too large for the protocol without extended headers");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+check_payload_size (struct nbd_handle *h, uint64_t count)
+{
+  if (count > MAX_REQUEST_SIZE) {
+    set_error (ERANGE, "request too large: maximum request size is %d",
+               MAX_REQUEST_SIZE);
+    return -1;
+  }
+  if ((h->strict & LIBNBD_STRICT_PAYLOAD) && h->block_maximum
+      && count > h->block_maximum && count > 1024 * 1024) {
+    set_error (EINVAL, "request larger than the server's maximum payload size");
+    return -1;
+  }
+  return 0;
+}
+
+static struct command *
+new_command (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t count,
+             uint32_t flags, nbd_completion_callback *completion)
+{
+  struct command *cmd = alloc_command (h);
+  if (!cmd)
+    return NULL;
+  cmd->type = type;
+  cmd->offset = offset;
+  cmd->count = count;
+  cmd->flags = (uint16_t) flags;
+  if (completion)
+    TAKE_CLOSURE (cmd->completion, completion);
+  return cmd;
+}
+
+int64_t
+nbd_unlocked_aio_pread (struct nbd_handle *h, void *buf, size_t count,
+                        uint64_t offset, nbd_completion_callback *completion,
+                        uint32_t flags)
+{
+  struct command *cmd;
+
+  if (check_request (h, NBD_CMD_READ, offset, count, flags) == -1
+      || check_payload_size (h, count) == -1)
+    return -1;
+  cmd = new_command (h, NBD_CMD_READ, offset, count, flags, completion);
+  if (!cmd)
+    return -1;
+  cmd->data = buf;
+  if (h->pread_initialize)
+    memset (buf, 0, count);
+  return issue (h, cmd);
+}
+
+int64_t
+nbd_unlocked_aio_pread_structured (struct nbd_handle *h, void *buf, size_t count,
+                                   uint64_t offset, nbd_chunk_callback *chunk,
+                                   nbd_completion_callback *completion,
+                                   uint32_t flags)
+{
+  struct command *cmd;
+
+  if (check_request (h, NBD_CMD_READ, offset, count, flags) == -1
+      || check_payload_size (h, count) == -1)
+    return -1;
+  cmd = new_command (h, NBD_CMD_READ, offset, count, flags, completion);
+  if (!cmd)
+    return -1;
+  cmd->data = buf;
+  TAKE_CLOSURE (cmd->chunk, chunk);
+  if (h->pread_initialize)
+    memset (buf, 0, count);
+  return issue (h, cmd);
+}
+
+int64_t
+nbd_unlocked_aio_pwrite (struct nbd_handle *h, const void *buf, size_t count,
+                         uint64_t offset, nbd_completion_callback *completion,
+                         uint32_t flags)
+{
+  struct command *cmd;
+
+  if (check_request (h, NBD_CMD_WRITE, offset, count, flags) == -1
+      || check_payload_size (h, count) == -1)
+    return -1;
+  cmd = new_command (h, NBD_CMD_WRITE, offset, count, flags, completion);
+  if (!cmd)
+    return -1;
+  cmd->data = (void *) buf;
+  return issue (h, cmd);
+}
+
+int64_t
+nbd_unlocked_aio_flush (struct nbd_handle *h, nbd_completion_callback *completion,
+                        uint32_t flags)
+{
+  struct command *cmd;
+
+  if (check_request (h, NBD_CMD_FLUSH, 0, 0, flags) == -1)
+    return -1;
+  cmd = new_command (h, NBD_CMD_FLUSH, 0, 0, flags, completion);
+  return cmd ? issue (h, cmd) : -1;
+}
+
+static int64_t
+aio_no_data (struct nbd_handle *h, uint16_t type, uint64_t count, uint64_t offset,
+             nbd_completion_callback *completion, uint32_t flags)
+{
+  struct command *cmd;
+
+  if (check_request (h, type, offset, count, flags) == -1)
+    return -1;
+  cmd = new_command (h, type, offset, count, flags, completion);
+  return cmd ? issue (h, cmd) : -1;
+}
+
+int64_t
+nbd_unlocked_aio_trim (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                       nbd_completion_callback *completion, uint32_t flags)
+{
+  return aio_no_data (h, NBD_CMD_TRIM, count, offset, completion, flags);
+}
+
+int64_t
+nbd_unlocked_aio_cache (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                        nbd_completion_callback *completion, uint32_t flags)
+{
+  return aio_no_data (h, NBD_CMD_CACHE, count, offset, completion, flags);
+}
+
+int64_t
+nbd_unlocked_aio_zero (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                       nbd_completion_callback *completion, uint32_t flags)
+{
+  return aio_no_data (h, NBD_CMD_WRITE_ZEROES, count, offset, completion, flags);
+}
+
+static int
+check_block_status (struct nbd_handle *h)
+{
+  if (!h->meta_valid || h->nr_meta_contexts == 0) {
+    set_error (ENOTSUP, "did not negotiate any metadata contexts, "
+               "either you did not call nbd_add_meta_context before "
+               "connecting or the server does not support it");
+    return -1;
+  }
+  return 0;
+}
+
+static struct command *
+new_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                  uint32_t flags, nbd_completion_callback *completion)
+{
+  if (check_block_status (h) == -1
+      || check_request (h, NBD_CMD_BLOCK_STATUS, offset, count, flags) == -1)
+    return NULL;
+  return new_command (h, NBD_CMD_BLOCK_STATUS, offset, count, flags, completion);
+}
+
+int64_t
+nbd_unlocked_aio_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                               nbd_extent_callback *extent,
+                               nbd_completion_callback *completion, uint32_t flags)
+{
+  struct command *cmd = new_block_status (h, count, offset, flags, completion);
+  if (!cmd)
+    return -1;
+  TAKE_CLOSURE (cmd->extent, extent);
+  return issue (h, cmd);
+}
+
+int64_t
+nbd_unlocked_aio_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                                  nbd_extent64_callback *extent64,
+                                  nbd_completion_callback *completion, uint32_t flags)
+{
+  struct command *cmd = new_block_status (h, count, offset, flags, completion);
+  if (!cmd)
+    return -1;
+  TAKE_CLOSURE (cmd->extent64, extent64);
+  return issue (h, cmd);
+}
+
+int64_t
+nbd_unlocked_aio_block_status_filter (struct nbd_handle *h, uint64_t count,
+                                      uint64_t offset, char **contexts,
+                                      nbd_extent64_callback *extent64,
+                                      nbd_completion_callback *completion,
+                                      uint32_t flags)
+{
+  struct command *cmd;
+  size_t n = 0;
+  char *payload;
+
+  if (!h->eh_negotiated || !(h->eflags & NBD_FLAG_BLOCK_STAT_PAYLOAD)) {
+    set_error (ENOTSUP, "server does not support filtering block status "
+               "(needs extended headers and the block status payload flag)");
+    return -1;
+  }
+  if (check_block_status (h) == -1)
+    return -1;
+  while (contexts[n])
+    n++;
+  if (n == 0) {
+    set_error (EINVAL, "the list of contexts must not be empty");
+    return -1;
+  }
+  payload = malloc (8 + 4 * n);
+  if (!payload) {
+    set_error (errno, "malloc");
+    return -1;
+  }
+  be64_put (payload, count);
+  for (size_t i = 0; i < n; i++) {
+    size_t j;
+    for (j = 0; j < h->nr_meta_contexts; j++)
+      if (strcmp (h->meta_contexts[j].name, contexts[i]) == 0)
+        break;
+    if (j == h->nr_meta_contexts) {
+      set_error (EINVAL, "context %s was not negotiated", contexts[i]);
+      free (payload);
+      return -1;
+    }
+    be32_put (payload + 8 + 4 * i, h->meta_contexts[j].id);
+  }
+  cmd = new_block_status (h, count, offset, flags | LIBNBD_CMD_FLAG_PAYLOAD_LEN,
+                          completion);
+  if (!cmd) {
+    free (payload);
+    return -1;
+  }
+  cmd->payload = payload;
+  cmd->payload_len = 8 + 4 * n;
+  TAKE_CLOSURE (cmd->extent64, extent64);
+  return issue (h, cmd);
+}
+
+/* ---- Completion queries and retirement ---- */
+
+/* Remove a completed command; returns 1, or -1 with its error. */
+static int
+retire (struct nbd_handle *h, struct command *cmd, struct command *prev)
+{
+  int err = cmd->error;
+
+  if (prev)
+    prev->next = cmd->next;
+  else
+    h->done_head = cmd->next;
+  if (h->done_tail == cmd)
+    h->done_tail = prev;
+  recycle_command (h, cmd);
+  if (err) {
+    set_error (err, "command failed: %s", strerror (err));
+    return -1;
+  }
+  return 1;
+}
+
+int
+nbd_unlocked_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
+{
+  struct command *prev = NULL;
+
+  for (struct command *c = h->done_head; c; prev = c, c = c->next)
+    if (c->cookie == cookie)
+      return retire (h, c, prev);
+  if (nbd_internal_find_command (h, cookie))
+    return 0;
+  set_error (EINVAL, "invalid command cookie %" PRIu64, cookie);
+  return -1;
+}
+
+int64_t
+nbd_unlocked_aio_peek_command_completed (struct nbd_handle *h)
+{
+  if (h->done_head)
+    return (int64_t) h->done_head->cookie;
+  if (h->nr_in_flight > 0)
+    return 0;
+  set_error (EINVAL, "no commands are in flight");
+  return -1;
+}
+
+int
+nbd_unlocked_aio_in_flight (struct nbd_handle *h)
+{
+  return (int) h->nr_in_flight;
+}
+
+/* ---- Blocking forms: issue, then run the engine until the reply. ---- */
+
+static bool
+command_done (struct nbd_handle *h, void *arg)
+{
+  uint64_t cookie = *(uint64_t *) arg;
+  return nbd_internal_find_command (h, cookie) == NULL;
+}
+
+static int
+wait_command (struct nbd_handle *h, int64_t cookie)
+{
+  uint64_t c;
+
+  if (cookie == -1)
+    return -1;
+  c = (uint64_t) cookie;
+  if (nbd_internal_wait_until (h, command_done, &c) == -1) {
+    /* Dead: the command was aborted; report the engine's error. */
+    struct command *prev = NULL;
+    for (struct command *cmd = h->done_head; cmd; prev = cmd, cmd = cmd->next)
+      if (cmd->cookie == c) {
+        int saved = nbd_get_errno ();
+        const char *msg = nbd_get_error ();
+        char *copy = msg ? strdup (msg) : NULL;
+        retire (h, cmd, prev);
+        if (copy) {
+          set_error (saved, "%s", copy);
+          free (copy);
+        }
+        break;
+      }
+    return -1;
+  }
+  return nbd_unlocked_aio_command_completed (h, c) == 1 ? 0 : -1;
+}
+
+int
+nbd_unlocked_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
+                    uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_pread (h, buf, count, offset, NULL, flags));
+}
+
+int
+nbd_unlocked_pread_structured (struct nbd_handle *h, void *buf, size_t count,
+                               uint64_t offset, nbd_chunk_callback *chunk,
+                               uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_pread_structured (h, buf, count, offset,
+                                                             chunk, NULL, flags));
+}
+
+int
+nbd_unlocked_pwrite (struct nbd_handle *h, const void *buf, size_t count,
+                     uint64_t offset, uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_pwrite (h, buf, count, offset, NULL, flags));
+}
+
+int
+nbd_unlocked_flush (struct nbd_handle *h, uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_flush (h, NULL, flags));
+}
+
+int
+nbd_unlocked_trim (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_trim (h, count, offset, NULL, flags));
+}
+
+int
+nbd_unlocked_cache (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_cache (h, count, offset, NULL, flags));
+}
+
+int
+nbd_unlocked_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_zero (h, count, offset, NULL, flags));
+}
+
+int
+nbd_unlocked_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                           nbd_extent_callback *extent, uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_block_status (h, count, offset, extent,
+                                                         NULL, flags));
+}
+
+int
+nbd_unlocked_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                              nbd_extent64_callback *extent64, uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_block_status_64 (h, count, offset, extent64,
+                                                            NULL, flags));
+}
+
+int
+nbd_unlocked_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t offset,
+                                  char **contexts, nbd_extent64_callback *extent64,
+                                  uint32_t flags)
+{
+  return wait_command (h, nbd_unlocked_aio_block_status_filter (h, count, offset,
+                                                                contexts, extent64,
+                                                                NULL, flags));
+}
+
+/* ---- Disconnecting ---- */
+
+int
+nbd_unlocked_aio_disconnect (struct nbd_handle *h, uint32_t flags)
+{
+  struct command *cmd;
+
+  (void) flags;
+  if (h->disconnect_requested)
+    return 0;
+  cmd = new_command (h, NBD_CMD_DISC, 0, 0, 0, NULL);
+  if (!cmd)
+    return -1;
+  h->disconnect_requested = true;
+  /* NBD_CMD_DISC has no reply: it leaves the table once sent. */
+  if (issue (h, cmd) == -1)
+    return -1;
+  return 0;
+}
+
+static bool
+closed_or_dead (struct nbd_handle *h, void *arg)
+{
+  (void) arg;
+  return h->state == STATE_CLOSED || h->state == STATE_DEAD;
+}
+
+int
+nbd_unlocked_shutdown (struct nbd_handle *h, uint32_t flags)
+{
+  if (h->state == STATE_NEGOTIATING)
+    return nbd_unlocked_opt_abort (h);
+
+  if (flags & LIBNBD_SHUTDOWN_ABANDON_PENDING) {
+    /* Unsent requests never reach the server; the one partly sent must. */
+    struct command *keep = h->send_offset ? h->to_send_head : NULL;
+    struct command *c = keep ? keep->next : h->to_send_head;
+    if (keep)
+      keep->next = NULL;
+    h->to_send_head = h->to_send_tail = keep;
+    while (c) {
+      struct command *next = c->next;
+      c->error = ESHUTDOWN;
+      nbd_internal_complete_command (h, c);
+      c = next;
+    }
+  }
+  if (!h->disconnect_requested && nbd_unlocked_aio_disconnect (h, 0) == -1)
+    return -1;
+  while (!closed_or_dead (h, NULL))
+    if (nbd_unlocked_poll (h, -1) == -1)
+      return h->state == STATE_CLOSED ? 0 : -1;
+  return 0;
+}

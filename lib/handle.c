@@ -35,7 +35,15 @@ nbd_create (void)
     set_error (errno, "strdup");
     goto fail;
   }
-  pthread_mutex_init (&h->lock, NULL);
+  {
+    /* Recursive: callbacks run with the lock held and may issue new
+     * commands on the same handle. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init (&attr);
+    pthread_mutexattr_settype (&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init (&h->lock, &attr);
+    pthread_mutexattr_destroy (&attr);
+  }
 
   s = getenv ("LIBNBD_DEBUG");
   h->debug = s && strcmp (s, "1") == 0;

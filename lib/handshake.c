@@ -1,2 +1,1310 @@
+/* The handshake: greeting (oldstyle or newstyle), then option
+ * negotiation, either automatic or driven by the nbd_opt_* calls in opt
+ * mode.  Everything a connection learns before transmission is decoded
+ * here.
+ *
+ * states.c performs the I/O: this file queues one outgoing message
+ * (send_msg) and names how many bytes it expects next (expect); when both
+ * are done, nbd_internal_handshake_io_done decides the next step.
+ */
 #include <config.h>
+
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
+
+enum step {
+  STEP_MAGIC,               /* NBDMAGIC + version magic: 16 bytes */
+  STEP_OLDSTYLE,            /* size, flags, zeroes: 136 bytes */
+  STEP_GFLAGS,              /* server handshake flags: 2 bytes */
+  STEP_CFLAGS_SENT,         /* client flags written, nothing to read */
+  STEP_REPLY_HEADER,        /* option reply header: 20 bytes */
+  STEP_REPLY_PAYLOAD,       /* option reply payload */
+  STEP_EXPORT_NAME_REPLY,   /* reply to NBD_OPT_EXPORT_NAME */
+  STEP_ABORT_SENT,          /* NBD_OPT_ABORT written: close */
+};
+
+/* What an option request is for. */
+enum opt_kind {
+  OPT_KIND_AUTO,            /* the automatic sequence of a plain connect */
+  OPT_KIND_GO, OPT_KIND_INFO, OPT_KIND_LIST, OPT_KIND_ABORT,
+  OPT_KIND_STRUCTURED_REPLY, OPT_KIND_EXTENDED_HEADERS, OPT_KIND_STARTTLS,
+  OPT_KIND_LIST_META, OPT_KIND_SET_META,
+};
+
+/* Stages of the automatic sequence and of GO/INFO. */
+enum stage {
+  STAGE_EXTENDED_HEADERS, STAGE_STRUCTURED_REPLY, STAGE_META, STAGE_GO,
+  STAGE_EXPORT_NAME, STAGE_DONE,
+};
+
+struct hs_option {
+  enum opt_kind kind;
+  enum stage stage;
+  uint32_t option;              /* NBD_OPT_* currently on the wire */
+  nbd_completion_callback completion;
+  nbd_list_callback list;
+  nbd_context_callback context;
+  struct string_vector queries; /* meta context queries for this request */
+  bool meta_for_go;             /* SET_META_CONTEXT sent on behalf of GO/INFO */
+  int err;                      /* errno of a failed step, 0 if none */
+  char *errmsg;
+  int count;                    /* entries passed to list/context callbacks */
+  int result;                   /* boolean result of SR/EH/STARTTLS options */
+  bool done;
+  /* Meta contexts received by an in-progress SET_META_CONTEXT. */
+  struct meta_context *new_meta;
+  size_t nr_new_meta;
+};
+
+#define MAX_OPTION_REPLY (1024 * 1024)
+
+static bool fixed_newstyle (struct nbd_handle *h);
+
+/* ---- I/O set-up helpers ---- */
+
+static int
+send_msg (struct nbd_handle *h, const void *buf, size_t len)
+{
+  char *copy = malloc (len ? len : 1);
+  if (!copy) {
+    set_error (errno, "malloc");
+    return -1;
+  }
+  memcpy (copy, buf, len);
+  free (h->hs_wbuf);
+  h->hs_wbuf = copy;
+  h->hs_wlen = len;
+  h->hs_wdone = 0;
+  return 0;
+}
+
+static int
+expect (struct nbd_handle *h, size_t len, int step)
+{
+  if (len > h->hs_rcap) {
+    char *p = realloc (h->hs_rbuf, len);
+    if (!p) {
+      set_error (errno, "realloc");
+      return -1;
+    }
+    h->hs_rbuf = p;
+    h->hs_rcap = len;
+  }
+  h->hs_rlen = len;
+  h->hs_rdone = 0;
+  h->hs_step = step;
+  return 0;
+}
+
+/* Send an option with its data and wait for the reply header. */
+static int
+send_option (struct nbd_handle *h, uint32_t option, const void *data, size_t len)
+{
+  char *buf = malloc (16 + len);
+  int r;
+
+  if (!buf) {
+    set_error (errno, "malloc");
+    return -1;
+  }
+  be64_put (buf, NBD_NEW_VERSION);
+  be32_put (buf + 8, option);
+  be32_put (buf + 12, (uint32_t) len);
+  if (len)
+    memcpy (buf + 16, data, len);
+  debug (h, "sending option %" PRIu32 " with %zu bytes of data", option, len);
+  r = send_msg (h, buf, 16 + len);
+  free (buf);
+  if (r == -1)
+    return -1;
+  h->opt->option = option;
+  return expect (h, option == NBD_OPT_ABORT ? 0 : 20,
+                 option == NBD_OPT_ABORT ? STEP_ABORT_SENT : STEP_REPLY_HEADER);
+}
+
+/* Build export name + queries, the data of SET/LIST_META_CONTEXT. */
+static int
+send_meta_context_option (struct nbd_handle *h, uint32_t option,
+                          struct string_vector *queries)
+{
+  size_t name_len = strlen (h->export_name), len = 4 + name_len + 4;
+  char *buf, *p;
+  int r;
+
+  for (size_t i = 0; i < queries->len; i++)
+    len += 4 + strlen (queries->ptr[i]);
+  buf = malloc (len);
+  if (!buf) {
+    set_error (errno, "malloc");
+    return -1;
+  }
+  p = buf;
+  be32_put (p, (uint32_t) name_len); p += 4;
+  memcpy (p, h->export_name, name_len); p += name_len;
+  be32_put (p, (uint32_t) queries->len); p += 4;
+  for (size_t i = 0; i < queries->len; i++) {
+    size_t n = strlen (queries->ptr[i]);
+    be32_put (p, (uint32_t) n); p += 4;
+    memcpy (p, queries->ptr[i], n); p += n;
+  }
+  r = send_option (h, option, buf, len);
+  free (buf);
+  return r;
+}
+
+static int
+send_go_or_info (struct nbd_handle *h, uint32_t option)
+{
+  size_t name_len = strlen (h->export_name);
+  char buf[4 + NBD_MAX_STRING + 2 + 3 * 2];
+  char *p = buf;
+  uint16_t nr = 0;
+  uint16_t infos[3];
+
+  if (h->full_info) {
+    infos[nr++] = NBD_INFO_NAME;
+    infos[nr++] = NBD_INFO_DESCRIPTION;
+  }
+  if (h->request_block_size)
+    infos[nr++] = NBD_INFO_BLOCK_SIZE;
+  be32_put (p, (uint32_t) name_len); p += 4;
+  memcpy (p, h->export_name, name_len); p += name_len;
+  be16_put (p, nr); p += 2;
+  for (uint16_t i = 0; i < nr; i++) {
+    be16_put (p, infos[i]);
+    p += 2;
+  }
+  return send_option (h, option, buf, (size_t) (p - buf));
+}
+
+static int
+send_export_name (struct nbd_handle *h)
+{
+  int r = send_option (h, NBD_OPT_EXPORT_NAME, h->export_name,
+                       strlen (h->export_name));
+  if (r == -1)
+    return -1;
+  /* No reply header: size, flags and (unless NO_ZEROES) 124 zero bytes. */
+  return expect (h, (h->gflags & NBD_FLAG_NO_ZEROES) ? 10 : 134,
+                 STEP_EXPORT_NAME_REPLY);
+}
+
+/* ---- Results ---- */
+
+void
+nbd_internal_clear_meta_contexts (struct nbd_handle *h)
+{
+  for (size_t i = 0; i < h->nr_meta_contexts; i++)
+    free (h->meta_contexts[i].name);
+  free (h->meta_contexts);
+  h->meta_contexts = NULL;
+  h->nr_meta_contexts = 0;
+  h->meta_valid = false;
+}
+
+static void
+free_new_meta (struct hs_option *o)
+{
+  for (size_t i = 0; i < o->nr_new_meta; i++)
+    free (o->new_meta[i].name);
+  free (o->new_meta);
+  o->new_meta = NULL;
+  o->nr_new_meta = 0;
+}
+
+static void
+free_option (struct hs_option *o)
+{
+  FREE_CLOSURE (o->completion);
+  FREE_CLOSURE (o->list);
+  FREE_CLOSURE (o->context);
+  nbd_internal_string_vector_clear (&o->queries);
+  free (o->queries.ptr);
+  free_new_meta (o);
+  free (o->errmsg);
+  free (o);
+}
+
+/* Map an option error reply to the errno a libnbd user expects. */
+static int
+option_errno (uint32_t reply)
+{
+  switch (reply) {
+  case NBD_REP_ERR_UNSUP: return ENOTSUP;
+  case NBD_REP_ERR_POLICY: return EPERM;
+  case NBD_REP_ERR_INVALID: return EINVAL;
+  case NBD_REP_ERR_PLATFORM: return ENOTSUP;
+  case NBD_REP_ERR_TLS_REQD: return EPERM;
+  case NBD_REP_ERR_UNKNOWN: return ENOENT;
+  case NBD_REP_ERR_SHUTDOWN: return ESHUTDOWN;
+  case NBD_REP_ERR_BLOCK_SIZE_REQD: return EINVAL;
+  case NBD_REP_ERR_TOO_BIG: return ERANGE;
+  case NBD_REP_ERR_EXT_HEADER_REQD: return EINVAL;
+  default: return EINVAL;
+  }
+}
+
+static const char *
+option_name (uint32_t option)
+{
+  switch (option) {
+  case NBD_OPT_EXPORT_NAME: return "export_name";
+  case NBD_OPT_ABORT: return "opt_abort";
+  case NBD_OPT_LIST: return "opt_list";
+  case NBD_OPT_STARTTLS: return "opt_starttls";
+  case NBD_OPT_INFO: return "opt_info";
+  case NBD_OPT_GO: return "opt_go";
+  case NBD_OPT_STRUCTURED_REPLY: return "opt_structured_reply";
+  case NBD_OPT_LIST_META_CONTEXT: return "opt_list_meta_context";
+  case NBD_OPT_SET_META_CONTEXT: return "opt_set_meta_context";
+  case NBD_OPT_EXTENDED_HEADERS: return "opt_extended_headers";
+  default: return "unknown option";
+  }
+}
+
+static void
+record_option_error (struct hs_option *o, int err, const char *fmt, const char *detail)
+{
+  if (o->err)
+    return;
+  o->err = err;
+  free (o->errmsg);
+  if (asprintf (&o->errmsg, fmt, detail) == -1)
+    o->errmsg = NULL;
+}
+
+/* The option request is over: run its completion callback and return to
+ * the negotiating state (opt mode) or move on.
+ */
+static void
+finish_option (struct nbd_handle *h)
+{
+  struct hs_option *o = h->opt;
+  int err = o->err;
+
+  h->opt = NULL;
+  o->done = true;
+  h->last_opt_err = o->err;
+  h->last_opt_count = o->count;
+  h->last_opt_result = o->result;
+  free (h->last_opt_msg);
+  h->last_opt_msg = o->errmsg;
+  o->errmsg = NULL;
+  if (o->completion.callback)
+    o->completion.callback (o->completion.user_data, &err);
+  free_option (o);
+}
+
+/* ---- The automatic sequence and GO/INFO stages ---- */
+
+static bool
+want_meta (struct nbd_handle *h, struct hs_option *o)
+{
+  return h->request_meta && (h->sr_negotiated || h->eh_negotiated)
+    && o->queries.len > 0;
+}
+
+/* Start the next stage at or after `stage`; returns -1 on error. */
+static int
+advance (struct nbd_handle *h, enum stage stage)
+{
+  struct hs_option *o = h->opt;
+
+  for (;;) {
+    o->stage = stage;
+    switch (stage) {
+    case STAGE_EXTENDED_HEADERS:
+      if (o->kind == OPT_KIND_AUTO && h->request_eh && fixed_newstyle (h))
+        return send_option (h, NBD_OPT_EXTENDED_HEADERS, NULL, 0);
+      stage = STAGE_STRUCTURED_REPLY;
+      continue;
+    case STAGE_STRUCTURED_REPLY:
+      if (o->kind == OPT_KIND_AUTO && h->request_sr && !h->eh_negotiated
+          && fixed_newstyle (h))
+        return send_option (h, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+      if (o->kind == OPT_KIND_AUTO && h->opt_mode && fixed_newstyle (h)) {
+        /* Hand over to the caller's nbd_opt_* calls. */
+        free_option (o);
+        h->opt = NULL;
+        h->state = STATE_NEGOTIATING;
+        return 0;
+      }
+      stage = STAGE_META;
+      continue;
+    case STAGE_META:
+      if (fixed_newstyle (h) && want_meta (h, o)) {
+        o->meta_for_go = true;
+        return send_meta_context_option (h, NBD_OPT_SET_META_CONTEXT, &o->queries);
+      }
+      stage = STAGE_GO;
+      continue;
+    case STAGE_GO:
+      if (!fixed_newstyle (h)) {
+        stage = STAGE_EXPORT_NAME;
+        continue;
+      }
+      return send_go_or_info (h, o->kind == OPT_KIND_INFO ? NBD_OPT_INFO : NBD_OPT_GO);
+    case STAGE_EXPORT_NAME:
+      if (o->kind == OPT_KIND_INFO) {
+        record_option_error (o, ENOTSUP, "%s", "server does not support NBD_OPT_INFO");
+        stage = STAGE_DONE;
+        continue;
+      }
+      return send_export_name (h);
+    case STAGE_DONE:
+      return 0;
+    }
+  }
+}
+
+static int
+enter_transmission (struct nbd_handle *h)
+{
+  if (!h->eflags_known) {
+    set_error (EPROTO, "server did not send export size and flags");
+    return -1;
+  }
+  h->state = STATE_TRANSMISSION;
+  debug (h, "handshake done: size %" PRIu64 ", flags 0x%x", h->exportsize, h->eflags);
+  if (h->opt) {
+    struct hs_option *o = h->opt;
+    bool automatic = o->kind == OPT_KIND_AUTO;
+    finish_option (h);
+    (void) automatic;
+  }
+  return 0;
+}
+
+/* A step of the option sequence ended (successfully or with an error the
+ * sequence tolerates): go on.
+ */
+static int
+stage_done (struct nbd_handle *h)
+{
+  struct hs_option *o = h->opt;
+
+  switch (o->kind) {
+  case OPT_KIND_AUTO:
+  case OPT_KIND_GO:
+  case OPT_KIND_INFO:
+    switch (o->stage) {
+    case STAGE_EXTENDED_HEADERS:
+      return advance (h, STAGE_STRUCTURED_REPLY);
+    case STAGE_STRUCTURED_REPLY:
+      return advance (h, STAGE_META);
+    case STAGE_META:
+      return advance (h, STAGE_GO);
+    case STAGE_GO:
+    case STAGE_EXPORT_NAME:
+    case STAGE_DONE:
+      break;
+    }
+    if (o->err) {
+      if (o->kind == OPT_KIND_AUTO) {
+        /* A plain connect cannot continue after a failed GO. */
+        set_error (o->err, "%s", o->errmsg ? o->errmsg : "option negotiation failed");
+        return -1;
+      }
+      h->state = STATE_NEGOTIATING;
+      finish_option (h);
+      return 0;
+    }
+    if (o->kind == OPT_KIND_INFO) {
+      h->state = STATE_NEGOTIATING;
+      finish_option (h);
+      return 0;
+    }
+    return enter_transmission (h);
+  default:
+    h->state = STATE_NEGOTIATING;
+    finish_option (h);
+    return 0;
+  }
+}
+
+/* ---- Decoding replies ---- */
+
+static int
+handle_info (struct nbd_handle *h, const char *p, uint32_t len)
+{
+  uint16_t type;
+
+  if (len < 2)
+    goto bad;
+  type = be16_get (p);
+  switch (type) {
+  case NBD_INFO_EXPORT:
+    if (len != 12)
+      goto bad;
+    h->exportsize = be64_get (p + 2);
+    h->eflags = be16_get (p + 10);
+    h->eflags_known = true;
+    if (h->exportsize > INT64_MAX) {
+      set_error (EPROTO, "server export size is too large");
+      return -1;
+    }
+    break;
+  case NBD_INFO_NAME:
+    if (len - 2 > NBD_MAX_STRING)
+      goto bad;
+    free (h->canonical_name);
+    h->canonical_name = strndup (p + 2, len - 2);
+    break;
+  case NBD_INFO_DESCRIPTION:
+    if (len - 2 > NBD_MAX_STRING)
+      goto bad;
+    free (h->description);
+    h->description = strndup (p + 2, len - 2);
+    break;
+  case NBD_INFO_BLOCK_SIZE: {
+    uint32_t min, pref, max;
+    if (len != 14)
+      goto bad;
+    min = be32_get (p + 2);
+    pref = be32_get (p + 6);
+    max = be32_get (p + 10);
+    /* Sizes that break the protocol's rules are ignored, not trusted. */
+    if (min == 0 || (min & (min - 1)) || min > 65536 || pref < min
+        || (pref & (pref - 1)) || max < pref || (max != UINT32_MAX && max % min)) {
+      debug (h, "ignoring invalid block sizes %u/%u/%u", min, pref, max);
+      break;
+    }
+    h->block_minimum = min;
+    h->block_preferred = pref;
+    h->block_maximum = max;
+    break;
+  }
+  default:
+    debug (h, "ignoring unknown info type %u", type);
+  }
+  return 0;
+ bad:
+  set_error (EPROTO, "server sent an invalid NBD_REP_INFO reply");
+  return -1;
+}
+
+static int
+handle_meta_context_reply (struct nbd_handle *h, const char *p, uint32_t len)
+{
+  struct hs_option *o = h->opt;
+  uint32_t id;
+  char *name;
+
+  if (len < 4 || len - 4 > NBD_MAX_STRING) {
+    set_error (EPROTO, "server sent an invalid NBD_REP_META_CONTEXT reply");
+    return -1;
+  }
+  id = be32_get (p);
+  name = strndup (p + 4, len - 4);
+  if (!name) {
+    set_error (errno, "strndup");
+    return -1;
+  }
+  o->count++;
+  if (o->context.callback)
+    o->context.callback (o->context.user_data, name);
+  if (o->option == NBD_OPT_SET_META_CONTEXT) {
+    struct meta_context *m = realloc (o->new_meta, (o->nr_new_meta + 1) * sizeof *m);
+    if (!m) {
+      free (name);
+      set_error (errno, "realloc");
+      return -1;
+    }
+    o->new_meta = m;
+    m[o->nr_new_meta].name = name;
+    m[o->nr_new_meta].id = id;
+    o->nr_new_meta++;
+  }
+  else
+    free (name);
+  return 0;
+}
+
+static int
+handle_server_reply (struct nbd_handle *h, const char *p, uint32_t len)
+{
+  struct hs_option *o = h->opt;
+  uint32_t name_len;
+  char *name, *desc;
+
+  if (len < 4 || (name_len = be32_get (p)) > len - 4 || name_len > NBD_MAX_STRING) {
+    set_error (EPROTO, "server sent an invalid NBD_REP_SERVER reply");
+    return -1;
+  }
+  name = strndup (p + 4, name_len);
+  desc = strndup (p + 4 + name_len, len - 4 - name_len);
+  if (!name || !desc) {
+    free (name);
+    free (desc);
+    set_error (errno, "strndup");
+    return -1;
+  }
+  o->count++;
+  if (o->list.callback)
+    o->list.callback (o->list.user_data, name, desc);
+  free (name);
+  free (desc);
+  return 0;
+}
+
+/* The server acknowledged the option on the wire. */
+static int
+handle_ack (struct nbd_handle *h)
+{
+  struct hs_option *o = h->opt;
+
+  switch (o->option) {
+  case NBD_OPT_EXTENDED_HEADERS:
+    h->eh_negotiated = true;
+    h->sr_negotiated = true;
+    o->result = 1;
+    break;
+  case NBD_OPT_STRUCTURED_REPLY:
+    h->sr_negotiated = true;
+    o->result = 1;
+    break;
+  case NBD_OPT_SET_META_CONTEXT:
+    nbd_internal_clear_meta_contexts (h);
+    h->meta_contexts = o->new_meta;
+    h->nr_meta_contexts = o->nr_new_meta;
+    h->meta_valid = true;
+    o->new_meta = NULL;
+    o->nr_new_meta = 0;
+    break;
+  case NBD_OPT_GO:
+  case NBD_OPT_INFO:
+    if (!h->eflags_known) {
+      set_error (EPROTO, "server acknowledged %s without NBD_INFO_EXPORT",
+                 option_name (o->option));
+      return -1;
+    }
+    break;
+  default:
+    break;
+  }
+  return stage_done (h);
+}
+
+static int
+handle_error_reply (struct nbd_handle *h, uint32_t reply, const char *p, uint32_t len)
+{
+  struct hs_option *o = h->opt;
+  char *msg = strndup (p, len);
+  int err = option_errno (reply);
+
+  debug (h, "server refused %s: %s", option_name (o->option), msg ? msg : "");
+  switch (o->option) {
+  case NBD_OPT_EXTENDED_HEADERS:
+  case NBD_OPT_STRUCTURED_REPLY:
+    /* Refusing a protocol extension is an answer, not a failure. */
+    o->result = 0;
+    free (msg);
+    return stage_done (h);
+  case NBD_OPT_GO:
+    if (reply == NBD_REP_ERR_UNSUP && o->kind != OPT_KIND_INFO) {
+      free (msg);
+      return advance (h, STAGE_EXPORT_NAME);
+    }
+    break;
+  case NBD_OPT_SET_META_CONTEXT:
+    if (o->meta_for_go) {
+      free_new_meta (o);
+      nbd_internal_clear_meta_contexts (h);
+      free (msg);
+      return stage_done (h);
+    }
+    break;
+  default:
+    break;
+  }
+  {
+    char *full = NULL;
+    if (asprintf (&full, "server replied with error to %s request: %s",
+                  option_name (o->option), msg && *msg ? msg : "(no message)") == -1)
+      full = NULL;
+    record_option_error (o, err, "%s", full ? full : "option failed");
+    free (full);
+  }
+  free (msg);
+  if (o->option == NBD_OPT_SET_META_CONTEXT)
+    free_new_meta (o);
+  return stage_done (h);
+}
+
+static int
+handle_option_reply (struct nbd_handle *h)
+{
+  const char *hdr = h->hs_rbuf;
+  uint32_t option = be32_get (hdr + 8);
+  uint32_t reply = be32_get (hdr + 12);
+  uint32_t len = be32_get (hdr + 16);
+  const char *p = h->hs_rbuf + 20;
+  struct hs_option *o = h->opt;
+
+  if (option != o->option) {
+    set_error (EPROTO, "server replied to option %" PRIu32 " while %" PRIu32 " was sent",
+               option, o->option);
+    return -1;
+  }
+  if (NBD_REP_IS_ERR (reply))
+    return handle_error_reply (h, reply, p, len);
+
+  switch (reply) {
+  case NBD_REP_ACK:
+    if (len != 0) {
+      set_error (EPROTO, "server sent NBD_REP_ACK with a payload");
+      return -1;
+    }
+    return handle_ack (h);
+  case NBD_REP_INFO:
+    if (option != NBD_OPT_GO && option != NBD_OPT_INFO)
+      goto unexpected;
+    if (handle_info (h, p, len) == -1)
+      return -1;
+    break;
+  case NBD_REP_META_CONTEXT:
+    if (option != NBD_OPT_SET_META_CONTEXT && option != NBD_OPT_LIST_META_CONTEXT)
+      goto unexpected;
+    if (handle_meta_context_reply (h, p, len) == -1)
+      return -1;
+    break;
+  case NBD_REP_SERVER:
+    if (option != NBD_OPT_LIST)
+      goto unexpected;
+    if (handle_server_reply (h, p, len) == -1)
+      return -1;
+    break;
+  default:
+    goto unexpected;
+  }
+  /* More replies follow until ACK or an error. */
+  return expect (h, 20, STEP_REPLY_HEADER);
+
+ unexpected:
+  set_error (EPROTO, "server sent unexpected reply type 0x%" PRIx32 " to %s",
+             reply, option_name (option));
+  return -1;
+}
+
+static bool
+fixed_newstyle (struct nbd_handle *h)
+{
+  return (h->gflags & NBD_FLAG_FIXED_NEWSTYLE) != 0;
+}
+
+/* ---- Entry points from states.c ---- */
+
+void
+nbd_internal_handshake_start (struct nbd_handle *h)
+{
+  h->state = STATE_HANDSHAKE;
+  h->hs_wlen = h->hs_wdone = 0;
+  h->eflags_known = false;
+  if (expect (h, 16, STEP_MAGIC) == -1)
+    nbd_internal_set_dead (h, ENOMEM, NULL);
+}
+
+static struct hs_option *
+new_option (struct nbd_handle *h, enum opt_kind kind)
+{
+  struct hs_option *o = calloc (1, sizeof *o);
+  if (!o) {
+    set_error (errno, "calloc");
+    return NULL;
+  }
+  o->kind = kind;
+  for (size_t i = 0; i < h->request_meta_contexts.len; i++)
+    if (nbd_internal_string_vector_append (&o->queries,
+                                           h->request_meta_contexts.ptr[i]) == -1) {
+      set_error (errno, "strdup");
+      free_option (o);
+      return NULL;
+    }
+  return o;
+}
+
+int
+nbd_internal_handshake_io_done (struct nbd_handle *h)
+{
+  const char *b = h->hs_rbuf;
+
+  switch ((enum step) h->hs_step) {
+  case STEP_MAGIC: {
+    uint64_t version;
+    if (be64_get (b) != NBD_MAGIC) {
+      set_error (EPROTO, "handshake: server did not send the NBD magic");
+      return -1;
+    }
+    version = be64_get (b + 8);
+    if (version == NBD_OLD_VERSION) {
+      h->protocol = "oldstyle";
+      return expect (h, 136, STEP_OLDSTYLE);
+    }
+    if (version != NBD_NEW_VERSION) {
+      set_error (EPROTO, "handshake: unknown protocol version 0x%" PRIx64, version);
+      return -1;
+    }
+    return expect (h, 2, STEP_GFLAGS);
+  }
+
+  case STEP_OLDSTYLE: {
+    uint32_t flags = be32_get (b + 8);
+    h->exportsize = be64_get (b);
+    if (h->exportsize > INT64_MAX) {
+      set_error (EPROTO, "server export size is too large");
+      return -1;
+    }
+    h->gflags = flags >> 16;
+    h->eflags = flags & 0xffff;
+    h->eflags_known = true;
+    h->state = STATE_TRANSMISSION;
+    debug (h, "oldstyle handshake done: size %" PRIu64, h->exportsize);
+    return 0;
+  }
+
+  case STEP_GFLAGS: {
+    uint16_t gflags = be16_get (b);
+    char cflags[4];
+    /* Use only what both sides support and the caller allows. */
+    h->gflags = gflags & h->handshake_flags;
+    h->protocol = (h->gflags & NBD_FLAG_FIXED_NEWSTYLE) ? "newstyle-fixed" : "newstyle";
+    if ((h->handshake_flags & LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE) == 0
+        && (h->handshake_flags & LIBNBD_HANDSHAKE_FLAG_NO_ZEROES)) {
+      /* NO_ZEROES without FIXED_NEWSTYLE is not a valid combination. */
+      h->gflags &= ~NBD_FLAG_NO_ZEROES;
+    }
+    be32_put (cflags, h->gflags);
+    if (send_msg (h, cflags, 4) == -1)
+      return -1;
+    return expect (h, 0, STEP_CFLAGS_SENT);
+  }
+
+  case STEP_CFLAGS_SENT:
+    h->opt = new_option (h, OPT_KIND_AUTO);
+    if (!h->opt)
+      return -1;
+    return advance (h, STAGE_EXTENDED_HEADERS);
+
+  case STEP_REPLY_HEADER: {
+    uint32_t len;
+    if (be64_get (b) != NBD_REP_MAGIC) {
+      set_error (EPROTO, "handshake: invalid option reply magic");
+      return -1;
+    }
+    len = be32_get (b + 16);
+    if (len > MAX_OPTION_REPLY) {
+      set_error (EPROTO, "handshake: option reply of %" PRIu32 " bytes is too long", len);
+      return -1;
+    }
+    if (len == 0)
+      return handle_option_reply (h);
+    /* Keep the header: the payload is read right after it. */
+    if (expect (h, 20 + len, STEP_REPLY_PAYLOAD) == -1)
+      return -1;
+    h->hs_rdone = 20;
+    return 0;
+  }
+
+  case STEP_REPLY_PAYLOAD:
+    return handle_option_reply (h);
+
+  case STEP_EXPORT_NAME_REPLY:
+    h->exportsize = be64_get (b);
+    if (h->exportsize > INT64_MAX) {
+      set_error (EPROTO, "server export size is too large");
+      return -1;
+    }
+    h->eflags = be16_get (b + 8);
+    h->eflags_known = true;
+    return enter_transmission (h);
+
+  case STEP_ABORT_SENT:
+    /* The server may acknowledge; there is no need to wait for it. */
+    if (h->ops)
+      h->ops->shut_writes (h);
+    nbd_internal_close_socket (h);
+    h->state = STATE_CLOSED;
+    if (h->opt)
+      finish_option (h);
+    return 0;
+  }
+  set_error (EPROTO, "handshake: internal error (step %d)", h->hs_step);
+  return -1;
+}
+
+void
+nbd_internal_handshake_abort (struct nbd_handle *h, int errnum)
+{
+  if (h->opt) {
+    record_option_error (h->opt, errnum, "%s", "the connection was lost");
+    finish_option (h);
+  }
+}
+
+void
+nbd_internal_handshake_free (struct nbd_handle *h)
+{
+  if (h->opt) {
+    free_option (h->opt);
+    h->opt = NULL;
+  }
+  free (h->hs_wbuf);
+  free (h->hs_rbuf);
+  free (h->last_opt_msg);
+  h->hs_wbuf = h->hs_rbuf = NULL;
+  h->last_opt_msg = NULL;
+}
+
+/* ---- Opt mode: the nbd_opt_* and nbd_aio_opt_* calls ---- */
+
+static int
+start_option (struct nbd_handle *h, enum opt_kind kind,
+              nbd_completion_callback *completion, nbd_list_callback *list,
+              nbd_context_callback *context, char **queries)
+{
+  struct hs_option *o = new_option (h, kind);
+  int r;
+
+  if (!o)
+    return -1;
+  if (queries) {
+    nbd_internal_string_vector_clear (&o->queries);
+    for (size_t i = 0; queries[i]; i++)
+      if (nbd_internal_string_vector_append (&o->queries, queries[i]) == -1) {
+        set_error (errno, "strdup");
+        free_option (o);
+        return -1;
+      }
+  }
+  if (completion)
+    TAKE_CLOSURE (o->completion, completion);
+  if (list)
+    TAKE_CLOSURE (o->list, list);
+  if (context)
+    TAKE_CLOSURE (o->context, context);
+  h->opt = o;
+  h->state = STATE_HANDSHAKE;
+
+  switch (kind) {
+  case OPT_KIND_GO:
+  case OPT_KIND_INFO:
+    r = advance (h, STAGE_META);
+    break;
+  case OPT_KIND_LIST:
+    r = send_option (h, NBD_OPT_LIST, NULL, 0);
+    break;
+  case OPT_KIND_ABORT:
+    r = send_option (h, NBD_OPT_ABORT, NULL, 0);
+    break;
+  case OPT_KIND_STRUCTURED_REPLY:
+    r = send_option (h, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+    break;
+  case OPT_KIND_EXTENDED_HEADERS:
+    r = send_option (h, NBD_OPT_EXTENDED_HEADERS, NULL, 0);
+    break;
+  case OPT_KIND_LIST_META:
+    r = send_meta_context_option (h, NBD_OPT_LIST_META_CONTEXT, &o->queries);
+    break;
+  case OPT_KIND_SET_META:
+    r = send_meta_context_option (h, NBD_OPT_SET_META_CONTEXT, &o->queries);
+    break;
+  default:
+    set_error (ENOTSUP, "not implemented");
+    r = -1;
+  }
+  if (r == -1) {
+    /* Nothing was sent: give the closures back to the entry point. */
+    h->opt = NULL;
+    h->state = STATE_NEGOTIATING;
+    if (completion) { *completion = o->completion; o->completion.free = NULL; }
+    if (list) { *list = o->list; o->list.free = NULL; }
+    if (context) { *context = o->context; o->context.free = NULL; }
+    free_option (o);
+    return -1;
+  }
+  return nbd_internal_run (h, false, true);
+}
+
+static bool
+option_finished (struct nbd_handle *h, void *arg)
+{
+  (void) arg;
+  return h->opt == NULL && h->state != STATE_HANDSHAKE;
+}
+
+/* Run a blocking option to its end; returns -1 with the option's error. */
+static int
+wait_option (struct nbd_handle *h)
+{
+  while (!option_finished (h, NULL)) {
+    if (h->state == STATE_DEAD || h->state == STATE_CLOSED) {
+      if (!nbd_get_error ())
+        set_error (ENOTCONN, "the connection was lost");
+      return -1;
+    }
+    if (nbd_unlocked_poll (h, -1) == -1)
+      return -1;
+  }
+  if (h->state == STATE_DEAD) {
+    set_error (h->last_opt_err ? h->last_opt_err : ENOTCONN, "%s",
+               h->last_opt_msg ? h->last_opt_msg : "the connection was lost");
+    return -1;
+  }
+  if (h->last_opt_err) {
+    set_error (h->last_opt_err, "%s",
+               h->last_opt_msg ? h->last_opt_msg : "option failed");
+    return -1;
+  }
+  return 0;
+}
+
+int
+nbd_unlocked_aio_opt_go (struct nbd_handle *h, nbd_completion_callback *completion)
+{
+  return start_option (h, OPT_KIND_GO, completion, NULL, NULL, NULL);
+}
+
+int
+nbd_unlocked_opt_go (struct nbd_handle *h)
+{
+  if (start_option (h, OPT_KIND_GO, NULL, NULL, NULL, NULL) == -1)
+    return -1;
+  return wait_option (h);
+}
+
+int
+nbd_unlocked_aio_opt_info (struct nbd_handle *h, nbd_completion_callback *completion)
+{
+  return start_option (h, OPT_KIND_INFO, completion, NULL, NULL, NULL);
+}
+
+int
+nbd_unlocked_opt_info (struct nbd_handle *h)
+{
+  if (start_option (h, OPT_KIND_INFO, NULL, NULL, NULL, NULL) == -1)
+    return -1;
+  return wait_option (h);
+}
+
+int
+nbd_unlocked_aio_opt_abort (struct nbd_handle *h)
+{
+  return start_option (h, OPT_KIND_ABORT, NULL, NULL, NULL, NULL);
+}
+
+int
+nbd_unlocked_opt_abort (struct nbd_handle *h)
+{
+  if (start_option (h, OPT_KIND_ABORT, NULL, NULL, NULL, NULL) == -1)
+    return -1;
+  while (h->state == STATE_HANDSHAKE)
+    if (nbd_unlocked_poll (h, -1) == -1)
+      return -1;
+  return 0;
+}
+
+int
+nbd_unlocked_aio_opt_list (struct nbd_handle *h, nbd_list_callback *list,
+                           nbd_completion_callback *completion)
+{
+  return start_option (h, OPT_KIND_LIST, completion, list, NULL, NULL);
+}
+
+int
+nbd_unlocked_opt_list (struct nbd_handle *h, nbd_list_callback *list)
+{
+  if (start_option (h, OPT_KIND_LIST, NULL, list, NULL, NULL) == -1)
+    return -1;
+  if (wait_option (h) == -1)
+    return -1;
+  return h->last_opt_count;
+}
+
+static int
+opt_bool (struct nbd_handle *h, enum opt_kind kind)
+{
+  if (start_option (h, kind, NULL, NULL, NULL, NULL) == -1)
+    return -1;
+  if (wait_option (h) == -1)
+    return -1;
+  return h->last_opt_result;
+}
+
+int
+nbd_unlocked_aio_opt_structured_reply (struct nbd_handle *h,
+                                       nbd_completion_callback *completion)
+{
+  return start_option (h, OPT_KIND_STRUCTURED_REPLY, completion, NULL, NULL, NULL);
+}
+
+int
+nbd_unlocked_opt_structured_reply (struct nbd_handle *h)
+{
+  return opt_bool (h, OPT_KIND_STRUCTURED_REPLY);
+}
+
+int
+nbd_unlocked_aio_opt_extended_headers (struct nbd_handle *h,
+                                       nbd_completion_callback *completion)
+{
+  return start_option (h, OPT_KIND_EXTENDED_HEADERS, completion, NULL, NULL, NULL);
+}
+
+int
+nbd_unlocked_opt_extended_headers (struct nbd_handle *h)
+{
+  return opt_bool (h, OPT_KIND_EXTENDED_HEADERS);
+}
+
+int
+nbd_unlocked_aio_opt_starttls (struct nbd_handle *h,
+                               nbd_completion_callback *completion)
+{
+  (void) completion;
+  set_error (ENOTSUP, "libnbd was built without TLS support");
+  return -1;
+}
+
+int
+nbd_unlocked_opt_starttls (struct nbd_handle *h)
+{
+  set_error (ENOTSUP, "libnbd was built without TLS support");
+  return -1;
+}
+
+static int
+meta_needs_sr (struct nbd_handle *h)
+{
+  if (!h->sr_negotiated && !h->eh_negotiated) {
+    set_error (ENOTSUP, "server lacks structured replies, required for meta contexts");
+    return -1;
+  }
+  return 0;
+}
+
+int
+nbd_unlocked_aio_opt_list_meta_context_queries (struct nbd_handle *h, char **queries,
+                                                nbd_context_callback *context,
+                                                nbd_completion_callback *completion)
+{
+  if (meta_needs_sr (h) == -1)
+    return -1;
+  return start_option (h, OPT_KIND_LIST_META, completion, NULL, context, queries);
+}
+
+int
+nbd_unlocked_aio_opt_list_meta_context (struct nbd_handle *h,
+                                        nbd_context_callback *context,
+                                        nbd_completion_callback *completion)
+{
+  return nbd_unlocked_aio_opt_list_meta_context_queries (h, h->request_meta_contexts.ptr
+                                                         ? h->request_meta_contexts.ptr
+                                                         : (char *[]) { NULL },
+                                                         context, completion);
+}
+
+int
+nbd_unlocked_opt_list_meta_context_queries (struct nbd_handle *h, char **queries,
+                                            nbd_context_callback *context)
+{
+  if (nbd_unlocked_aio_opt_list_meta_context_queries (h, queries, context, NULL) == -1)
+    return -1;
+  if (wait_option (h) == -1)
+    return -1;
+  return h->last_opt_count;
+}
+
+int
+nbd_unlocked_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback *context)
+{
+  if (nbd_unlocked_aio_opt_list_meta_context (h, context, NULL) == -1)
+    return -1;
+  if (wait_option (h) == -1)
+    return -1;
+  return h->last_opt_count;
+}
+
+int
+nbd_unlocked_aio_opt_set_meta_context_queries (struct nbd_handle *h, char **queries,
+                                               nbd_context_callback *context,
+                                               nbd_completion_callback *completion)
+{
+  if (meta_needs_sr (h) == -1)
+    return -1;
+  return start_option (h, OPT_KIND_SET_META, completion, NULL, context, queries);
+}
+
+int
+nbd_unlocked_aio_opt_set_meta_context (struct nbd_handle *h,
+                                       nbd_context_callback *context,
+                                       nbd_completion_callback *completion)
+{
+  return nbd_unlocked_aio_opt_set_meta_context_queries (h, h->request_meta_contexts.ptr
+                                                        ? h->request_meta_contexts.ptr
+                                                        : (char *[]) { NULL },
+                                                        context, completion);
+}
+
+int
+nbd_unlocked_opt_set_meta_context_queries (struct nbd_handle *h, char **queries,
+                                           nbd_context_callback *context)
+{
+  if (nbd_unlocked_aio_opt_set_meta_context_queries (h, queries, context, NULL) == -1)
+    return -1;
+  if (wait_option (h) == -1)
+    return -1;
+  return h->last_opt_count;
+}
+
+int
+nbd_unlocked_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback *context)
+{
+  if (nbd_unlocked_aio_opt_set_meta_context (h, context, NULL) == -1)
+    return -1;
+  if (wait_option (h) == -1)
+    return -1;
+  return h->last_opt_count;
+}
+
+/* ---- What the handshake learned ---- */
+
+static int
+need_export_info (struct nbd_handle *h)
+{
+  if (!h->eflags_known) {
+    set_error (EINVAL, "the export size and flags are not known yet");
+    return -1;
+  }
+  return 0;
+}
+
+int64_t
+nbd_unlocked_get_size (struct nbd_handle *h)
+{
+  if (need_export_info (h) == -1)
+    return -1;
+  return (int64_t) h->exportsize;
+}
+
+int64_t
+nbd_unlocked_get_block_size (struct nbd_handle *h, int size_type)
+{
+  if (need_export_info (h) == -1)
+    return -1;
+  switch (size_type) {
+  case LIBNBD_SIZE_MINIMUM: return h->block_minimum;
+  case LIBNBD_SIZE_PREFERRED: return h->block_preferred;
+  case LIBNBD_SIZE_MAXIMUM: return h->block_maximum;
+  case LIBNBD_SIZE_PAYLOAD: {
+    /* The largest write libnbd sends: the server's maximum clamped to
+     * [1M, 64M], 64M when the server said nothing.
+     */
+    uint64_t max = h->block_maximum ? h->block_maximum : 64 * 1024 * 1024;
+    if (max < 1024 * 1024) max = 1024 * 1024;
+    if (max > 64 * 1024 * 1024) max = 64 * 1024 * 1024;
+    return (int64_t) max;
+  }
+  }
+  set_error (EINVAL, "unknown size type %d", size_type);
+  return -1;
+}
+
+static int
+flag (struct nbd_handle *h, uint16_t bit)
+{
+  if (need_export_info (h) == -1)
+    return -1;
+  return (h->eflags & bit) != 0;
+}
+
+int nbd_unlocked_is_read_only (struct nbd_handle *h) { return flag (h, NBD_FLAG_READ_ONLY); }
+int nbd_unlocked_can_flush (struct nbd_handle *h) { return flag (h, NBD_FLAG_SEND_FLUSH); }
+int nbd_unlocked_can_fua (struct nbd_handle *h) { return flag (h, NBD_FLAG_SEND_FUA); }
+int nbd_unlocked_is_rotational (struct nbd_handle *h) { return flag (h, NBD_FLAG_ROTATIONAL); }
+int nbd_unlocked_can_trim (struct nbd_handle *h) { return flag (h, NBD_FLAG_SEND_TRIM); }
+int nbd_unlocked_can_zero (struct nbd_handle *h) { return flag (h, NBD_FLAG_SEND_WRITE_ZEROES); }
+int nbd_unlocked_can_fast_zero (struct nbd_handle *h) { return flag (h, NBD_FLAG_SEND_FAST_ZERO); }
+int nbd_unlocked_can_multi_conn (struct nbd_handle *h) { return flag (h, NBD_FLAG_CAN_MULTI_CONN); }
+int nbd_unlocked_can_cache (struct nbd_handle *h) { return flag (h, NBD_FLAG_SEND_CACHE); }
+
+int
+nbd_unlocked_can_df (struct nbd_handle *h)
+{
+  int r = flag (h, NBD_FLAG_SEND_DF);
+  /* DF only means something with structured replies. */
+  return r == 1 && !h->sr_negotiated ? 0 : r;
+}
+
+int
+nbd_unlocked_can_block_status_payload (struct nbd_handle *h)
+{
+  int r = flag (h, NBD_FLAG_BLOCK_STAT_PAYLOAD);
+  return r == 1 && !h->eh_negotiated ? 0 : r;
+}
+
+int
+nbd_unlocked_can_meta_context (struct nbd_handle *h, const char *name)
+{
+  if (!h->meta_valid && need_export_info (h) == -1)
+    return -1;
+  for (size_t i = 0; i < h->nr_meta_contexts; i++)
+    if (strcmp (h->meta_contexts[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
+const char *
+nbd_unlocked_get_protocol (struct nbd_handle *h)
+{
+  if (!h->protocol) {
+    set_error (EINVAL, "the protocol is not known yet");
+    return NULL;
+  }
+  return h->protocol;
+}
+
+char *
+nbd_unlocked_get_canonical_export_name (struct nbd_handle *h)
+{
+  if (need_export_info (h) == -1)
+    return NULL;
+  if (!h->canonical_name) {
+    if (h->full_info || !h->opt_mode)
+      return strdup (h->export_name);
+    set_error (ENOTSUP, "server did not report a canonical name");
+    return NULL;
+  }
+  return strdup (h->canonical_name);
+}
+
+char *
+nbd_unlocked_get_export_description (struct nbd_handle *h)
+{
+  if (need_export_info (h) == -1)
+    return NULL;
+  if (!h->description) {
+    set_error (ENOTSUP, "server did not send a description");
+    return NULL;
+  }
+  return strdup (h->description);
+}
+
+int
+nbd_unlocked_get_structured_replies_negotiated (struct nbd_handle *h)
+{
+  return h->sr_negotiated;
+}
+
+int
+nbd_unlocked_get_extended_headers_negotiated (struct nbd_handle *h)
+{
+  return h->eh_negotiated;
+}
+
+int
+nbd_unlocked_get_tls_negotiated (struct nbd_handle *h)
+{
+  return h->tls_negotiated;
+}

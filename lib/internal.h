@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <inttypes.h>
 
 /* The library builds with -fvisibility=hidden: only what the public header
  * declares is exported (and the version script assigns the nodes). */
@@ -61,31 +62,34 @@ extern const struct transport_ops nbd_internal_socket_ops;
 
 /* ---- Commands ---- */
 struct command {
-  struct command *next;         /* queue link (to send, in flight, done) */
+  struct command *next;         /* queue link: to send, done, or free list */
+  struct command *hnext;        /* cookie table chain */
   uint64_t cookie;
   uint16_t type;                /* NBD_CMD_* */
   uint16_t flags;               /* NBD_CMD_FLAG_* as sent */
   uint64_t offset;
   uint64_t count;
-  void *data;                   /* read buffer or write payload */
+  void *data;                   /* read buffer, or write payload */
   char *payload;                /* extra payload owned by the command (block status filter) */
   size_t payload_len;
+  char hdr[32];                 /* encoded request header */
+  uint8_t hdr_len;
   int error;                    /* first error, errno value, 0 if none */
+  bool sent;                    /* fully written to the server */
   bool done;                    /* reply complete */
-  bool data_seen;               /* a structured read chunk arrived */
-  /* Reads: which parts of the buffer the server has covered so far
-   * (to detect overlaps and gaps), kept as a sorted list of ranges only
-   * when chunks arrive out of order; the common case is one range.
+  bool internal;                /* issued by a blocking call: no retirement by callback */
+  /* Reads: the parts of the buffer the server has covered, to detect
+   * overlaps and gaps.  One range covers the in-order case; out-of-order
+   * chunks use the array.
    */
-  uint64_t covered_lo, covered_hi;
+  uint64_t covered_lo, covered_hi, covered_total;
   struct range *ranges;
   size_t nr_ranges;
-  /* Callbacks, owned by the command: freed exactly once when retired. */
+  /* Callbacks, owned by the command until it completes. */
   nbd_completion_callback completion;
   nbd_chunk_callback chunk;
   nbd_extent_callback extent;
   nbd_extent64_callback extent64;
-  bool has_chunk, has_extent, has_extent64;
 };
 
 struct range { uint64_t lo, hi; };
@@ -168,30 +172,44 @@ struct nbd_handle {
   size_t hs_rcap, hs_rlen, hs_rdone;
   int hs_step;                  /* handshake.c's own sub-state */
   struct hs_option *opt;        /* option in flight (opt mode or automatic) */
+  int last_opt_err;             /* result of the last finished option */
+  int last_opt_count;
+  int last_opt_result;
+  char *last_opt_msg;
 
-  /* Transmission: commands. */
+  /* Transmission: commands.  Every command not yet completed is in the
+   * cookie table; unsent ones are also on the to_send queue.
+   */
   uint64_t next_cookie;
   struct command *to_send_head, *to_send_tail;
-  struct command *in_flight;    /* sent, awaiting reply (list) */
-  size_t nr_in_flight;
+  size_t send_offset;           /* bytes of the head command already sent */
+  size_t nr_in_flight;          /* issued and not yet completed */
   struct command *done_head, *done_tail;
   struct command *free_cmds;    /* recycled command records */
-  struct command *cmd_table[256]; /* cookie -> command, open addressing by cookie */
-
-  /* Send side: iovecs of the commands being written. */
-  struct iovec send_iov[64];
-  int send_iovcnt;
-  char send_hdrs[64][32];       /* request headers being sent */
+  struct command *cmd_table[256]; /* cookie -> command, chained */
+  bool in_run;                  /* inside the engine: callbacks only queue */
 
   /* Receive side. */
   char *rbuf;                   /* receive buffer: many small replies per recv */
   size_t rbuf_cap, rbuf_start, rbuf_end;
-  struct reply_state *reply;
+  struct command *rx_cmd;       /* command whose read payload is arriving */
+  char *rx_dst;                 /* where the payload goes */
+  uint64_t rx_need;             /* payload bytes still to come */
+  uint64_t rx_chunk_offset;     /* export offset of the chunk */
+  uint64_t rx_chunk_len;
+  bool rx_chunk_done;           /* DONE flag of that chunk */
+  bool rx_structured;           /* the payload belongs to an OFFSET_DATA chunk */
 
   bool disconnect_requested;    /* NBD_CMD_DISC queued */
 
   /* Statistics. */
   uint64_t bytes_sent, bytes_received, chunks_sent, chunks_received;
+
+  /* connect.c: systemd socket activation temporary directory and socket
+   * (removed by nbd_internal_subprocess_reap), NULL if none.
+   */
+  char *sact_tmpdir;
+  char *sact_sockpath;
 };
 
 /* ---- errors.c ---- */
@@ -235,6 +253,8 @@ extern void nbd_internal_close_socket (struct nbd_handle *h);
 extern void nbd_internal_handshake_start (struct nbd_handle *h);
 extern int nbd_internal_handshake_io_done (struct nbd_handle *h);
 extern void nbd_internal_handshake_free (struct nbd_handle *h);
+/* Fail the option in flight, if any (its completion callback runs). */
+extern void nbd_internal_handshake_abort (struct nbd_handle *h, int errnum);
 
 /* ---- commands.c / transmit.c / reply.c ---- */
 extern int nbd_internal_transmit (struct nbd_handle *h);     /* send queued requests */
@@ -242,9 +262,22 @@ extern int nbd_internal_receive (struct nbd_handle *h);      /* read and decode 
 extern void nbd_internal_abort_commands (struct nbd_handle *h, int errnum);
 extern void nbd_internal_free_commands (struct nbd_handle *h);
 extern bool nbd_internal_has_pending_output (struct nbd_handle *h);
+extern struct command *nbd_internal_find_command (struct nbd_handle *h, uint64_t cookie);
+extern void nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd);
 
-/* ---- connect.c ---- */
+/* ---- connect.c ----
+ * Each nbd_unlocked_aio_connect_* creates a non-blocking SOCK_CLOEXEC socket
+ * and either finds it connected at once (then calls
+ * nbd_internal_handshake_start) or leaves the handle in STATE_CONNECTING
+ * with h->fd set; states.c calls nbd_internal_connect_finished when the fd
+ * turns writable.  The blocking nbd_unlocked_connect_* forms call their aio
+ * form and then nbd_internal_wait_connected.
+ */
+extern int nbd_internal_connect_finished (struct nbd_handle *h);
 extern void nbd_internal_subprocess_reap (struct nbd_handle *h);
+/* Blocks until the handshake finished (ready, or negotiating in opt mode);
+ * -1 with the error set if the connection failed. */
+extern int nbd_internal_wait_connected (struct nbd_handle *h);
 
 /* ---- meta contexts (handshake.c) ---- */
 extern void nbd_internal_clear_meta_contexts (struct nbd_handle *h);
