@@ -280,8 +280,9 @@ nbd_internal_wait_until (struct nbd_handle *h,
                          bool (*done) (struct nbd_handle *h, void *arg),
                          void *arg)
 {
-  /* Requests queued by the caller go out before the first wait. */
-  if (h->state == STATE_TRANSMISSION && nbd_internal_run (h, false, false) == -1)
+  /* Requests queued but not yet written go out before the first wait. */
+  if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
+      && nbd_internal_transmit (h) == -1)
     return -1;
   while (!done (h, arg)) {
     if (h->state == STATE_DEAD) {
