@@ -13,7 +13,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "connect_uri",
-    .not_implemented = true,
     .args = { A_STRING ("uri") },
     .ret = RET_ERR,
     .permitted = ST_NEW,
@@ -221,7 +220,6 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_connect_uri",
-    .not_implemented = true,
     .args = { A_STRING ("uri") },
     .ret = RET_ERR,
     .permitted = ST_NEW,

@@ -916,7 +916,6 @@ const struct call api_handle_calls[] = {
   },
   {
     .name = "supports_uri",
-    .not_implemented = true,
     .ret = RET_BOOL,
     .version = "1.0",
     .summary = "true if libnbd was compiled with support for NBD URIs",
@@ -929,7 +928,6 @@ const struct call api_handle_calls[] = {
   },
   {
     .name = "is_uri",
-    .not_implemented = true,
     .args = { A_STRING ("uri") },
     .ret = RET_BOOL,
     .version = "1.22",
@@ -946,7 +944,6 @@ const struct call api_handle_calls[] = {
   },
   {
     .name = "get_uri",
-    .not_implemented = true,
     .ret = RET_STRING,
     .permitted = ST_CONNECTING | ST_NEGOTIATING | ST_CONNECTED | ST_CLOSED | ST_DEAD,
     .version = "1.8",

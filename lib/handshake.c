@@ -9,6 +9,7 @@
  */
 #include <config.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,9 @@ enum opt_kind {
 
 /* Stages of the automatic sequence and of GO/INFO. */
 enum stage {
-  STAGE_EXTENDED_HEADERS, STAGE_STRUCTURED_REPLY, STAGE_META, STAGE_GO,
+  STAGE_EXTENDED_HEADERS, STAGE_STRUCTURED_REPLY,
+  STAGE_HANDOVER,           /* opt mode: the caller takes over from here */
+  STAGE_META, STAGE_GO,
   STAGE_EXPORT_NAME, STAGE_DONE,
 };
 
@@ -265,14 +268,13 @@ option_name (uint32_t option)
 }
 
 static void
-record_option_error (struct hs_option *o, int err, const char *fmt, const char *detail)
+record_option_error (struct hs_option *o, int err, const char *msg)
 {
   if (o->err)
     return;
   o->err = err;
   free (o->errmsg);
-  if (asprintf (&o->errmsg, fmt, detail) == -1)
-    o->errmsg = NULL;
+  o->errmsg = strdup (msg);
 }
 
 /* The option request is over: run its completion callback and return to
@@ -324,6 +326,9 @@ advance (struct nbd_handle *h, enum stage stage)
       if (o->kind == OPT_KIND_AUTO && h->request_sr && !h->eh_negotiated
           && fixed_newstyle (h))
         return send_option (h, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+      stage = STAGE_HANDOVER;
+      continue;
+    case STAGE_HANDOVER:
       if (o->kind == OPT_KIND_AUTO && h->opt_mode && fixed_newstyle (h)) {
         /* Hand over to the caller's nbd_opt_* calls. */
         free_option (o);
@@ -348,7 +353,7 @@ advance (struct nbd_handle *h, enum stage stage)
       return send_go_or_info (h, o->kind == OPT_KIND_INFO ? NBD_OPT_INFO : NBD_OPT_GO);
     case STAGE_EXPORT_NAME:
       if (o->kind == OPT_KIND_INFO) {
-        record_option_error (o, ENOTSUP, "%s", "server does not support NBD_OPT_INFO");
+        record_option_error (o, ENOTSUP, "server does not support NBD_OPT_INFO");
         stage = STAGE_DONE;
         continue;
       }
@@ -393,7 +398,8 @@ stage_done (struct nbd_handle *h)
     case STAGE_EXTENDED_HEADERS:
       return advance (h, STAGE_STRUCTURED_REPLY);
     case STAGE_STRUCTURED_REPLY:
-      return advance (h, STAGE_META);
+      return advance (h, STAGE_HANDOVER);
+    case STAGE_HANDOVER:
     case STAGE_META:
       return advance (h, STAGE_GO);
     case STAGE_GO:
@@ -624,7 +630,7 @@ handle_error_reply (struct nbd_handle *h, uint32_t reply, const char *p, uint32_
     if (asprintf (&full, "server replied with error to %s request: %s",
                   option_name (o->option), msg && *msg ? msg : "(no message)") == -1)
       full = NULL;
-    record_option_error (o, err, "%s", full ? full : "option failed");
+    record_option_error (o, err, full ? full : "option failed");
     free (full);
   }
   free (msg);
@@ -838,7 +844,7 @@ void
 nbd_internal_handshake_abort (struct nbd_handle *h, int errnum)
 {
   if (h->opt) {
-    record_option_error (h->opt, errnum, "%s", "the connection was lost");
+    record_option_error (h->opt, errnum, "the connection was lost");
     finish_option (h);
   }
 }

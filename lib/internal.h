@@ -210,6 +210,15 @@ struct nbd_handle {
    */
   char *sact_tmpdir;
   char *sact_sockpath;
+
+  /* uri.c (nbd_get_uri): the address the socket was connected to,
+   * connaddrlen == 0 if unknown.  connect_uri records it for Unix and
+   * vsock; connect.c may record it for every connect(2) so that
+   * nbd_get_uri also works after the socket is closed.  Otherwise
+   * nbd_get_uri falls back to getpeername on h->fd, then to h->uri.
+   */
+  struct sockaddr_storage connaddr;
+  socklen_t connaddrlen;
 };
 
 /* ---- errors.c ---- */

@@ -1,0 +1,391 @@
+/* Test NBD URIs: nbd_connect_uri, nbd_get_uri, nbd_is_uri and the
+ * URI restrictions, against nbdkit (skipped if nbdkit is missing).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <libnbd.h>
+
+static char tmpdir[] = "/tmp/test-uri-XXXXXX";
+static char sock[256], pidfile_unix[256], pidfile_tcp[256];
+static pid_t pids[2];
+static int nr_pids;
+static int failures;
+
+#define FAIL(...) \
+  do { fprintf (stderr, "test-uri: FAIL: " __VA_ARGS__); \
+       fprintf (stderr, "\n"); failures++; } while (0)
+
+static void
+cleanup (void)
+{
+  int i;
+
+  for (i = 0; i < nr_pids; ++i) {
+    if (pids[i] > 0) {
+      kill (pids[i], SIGTERM);
+      /* nbdkit -P forks into the background: it is not our child. */
+      waitpid (pids[i], NULL, WNOHANG);
+    }
+  }
+  unlink (sock);
+  unlink (pidfile_unix);
+  unlink (pidfile_tcp);
+  rmdir (tmpdir);
+}
+
+/* Run nbdkit with args (it daemonizes) and wait for the pidfile. */
+static int
+start_nbdkit (char **argv, const char *pidfile)
+{
+  pid_t pid = fork ();
+  int status, i;
+  FILE *fp;
+
+  if (pid == -1) {
+    perror ("fork");
+    return -1;
+  }
+  if (pid == 0) {
+    execvp (argv[0], argv);
+    _exit (127);
+  }
+  if (waitpid (pid, &status, 0) == -1 || !WIFEXITED (status)
+      || WEXITSTATUS (status) != 0) {
+    if (WIFEXITED (status) && WEXITSTATUS (status) == 127)
+      return -2;
+    fprintf (stderr, "test-uri: nbdkit failed to start\n");
+    return -1;
+  }
+  for (i = 0; i < 100; ++i) {
+    fp = fopen (pidfile, "r");
+    if (fp) {
+      long p = 0;
+      if (fscanf (fp, "%ld", &p) == 1 && p > 0) {
+        fclose (fp);
+        pids[nr_pids++] = (pid_t) p;
+        return 0;
+      }
+      fclose (fp);
+    }
+    usleep (100000);
+  }
+  fprintf (stderr, "test-uri: nbdkit did not write %s\n", pidfile);
+  return -1;
+}
+
+static int
+free_port (void)
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  socklen_t len = sizeof sin;
+  int fd = socket (AF_INET, SOCK_STREAM, 0), port;
+
+  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  if (fd == -1 || bind (fd, (struct sockaddr *) &sin, sizeof sin) == -1
+      || getsockname (fd, (struct sockaddr *) &sin, &len) == -1) {
+    perror ("bind");
+    exit (1);
+  }
+  port = ntohs (sin.sin_port);
+  close (fd);
+  return port;
+}
+
+/* Connect to uri, check size and export name, return the handle. */
+static struct nbd_handle *
+connect_ok (const char *uri, const char *export)
+{
+  struct nbd_handle *h = nbd_create ();
+  int64_t size;
+  char *name;
+
+  if (h == NULL) {
+    FAIL ("nbd_create: %s", nbd_get_error ());
+    return NULL;
+  }
+  if (nbd_connect_uri (h, uri) == -1) {
+    FAIL ("nbd_connect_uri %s: %s", uri, nbd_get_error ());
+    nbd_close (h);
+    return NULL;
+  }
+  size = nbd_get_size (h);
+  if (size != 1048576)
+    FAIL ("%s: size %lld != 1048576", uri, (long long) size);
+  name = nbd_get_export_name (h);
+  if (name == NULL || strcmp (name, export) != 0)
+    FAIL ("%s: export name '%s' != '%s'", uri, name ? name : "(null)", export);
+  free (name);
+  return h;
+}
+
+/* nbd_get_uri must give a URI that reconnects to the same export. */
+static void
+check_get_uri (struct nbd_handle *h, const char *export, const char *want)
+{
+  char *u = nbd_get_uri (h);
+  struct nbd_handle *h2;
+
+  if (u == NULL) {
+    FAIL ("nbd_get_uri: %s", nbd_get_error ());
+    return;
+  }
+  printf ("test-uri: nbd_get_uri: %s\n", u);
+  if (want && strcmp (u, want) != 0)
+    FAIL ("nbd_get_uri returned %s, expected %s", u, want);
+  if (!nbd_is_uri (h, u))
+    FAIL ("nbd_is_uri (%s) is false", u);
+  h2 = connect_ok (u, export);
+  if (h2) {
+    nbd_shutdown (h2, 0);
+    nbd_close (h2);
+  }
+  free (u);
+}
+
+/* A connect_uri that must fail with errno err. */
+static void
+connect_fails (const char *uri, int err, uint32_t transports)
+{
+  struct nbd_handle *h = nbd_create ();
+
+  if (h == NULL) {
+    FAIL ("nbd_create: %s", nbd_get_error ());
+    return;
+  }
+  if (transports && nbd_set_uri_allow_transports (h, transports) == -1)
+    FAIL ("nbd_set_uri_allow_transports: %s", nbd_get_error ());
+  if (nbd_connect_uri (h, uri) != -1)
+    FAIL ("nbd_connect_uri %s unexpectedly succeeded", uri);
+  else if (nbd_get_errno () != err)
+    FAIL ("nbd_connect_uri %s: errno %d (%s), expected %d (%s)",
+          uri, nbd_get_errno (), nbd_get_error (), err, strerror (err));
+  else
+    printf ("test-uri: %.80s%s failed as expected: %.200s\n",
+            uri, strlen (uri) > 80 ? "..." : "", nbd_get_error ());
+  nbd_close (h);
+}
+
+int
+main (void)
+{
+  char uri[512], want[512];
+  char port_str[16];
+  struct nbd_handle *h;
+  int r;
+  size_t i;
+  static const struct { const char *s; bool is; } is_cases[] = {
+    { "nbd://example.com", true },
+    { "nbds://example.com:10810/disk", true },
+    { "nbd+unix:///?socket=/tmp/sock", true },
+    { "nbds+unix:///x?socket=s", true },
+    { "nbd+vsock:///", true },
+    { "NBD://example.com/", true },
+    { "nbd:", true },
+    { "http://example.com/", false },
+    { "nbdx://example.com/", false },
+    { "/tmp/disk.img", false },
+    { "disk.img", false },
+    { "", false },
+    { "nbd", false },
+    { "file:nbd://x", false },
+  };
+
+  if (system ("nbdkit --version >/dev/null 2>&1") != 0) {
+    fprintf (stderr, "test-uri: nbdkit not found, skipping\n");
+    exit (77);
+  }
+  if (mkdtemp (tmpdir) == NULL) {
+    perror ("mkdtemp");
+    exit (1);
+  }
+  snprintf (sock, sizeof sock, "%s/sock", tmpdir);
+  snprintf (pidfile_unix, sizeof pidfile_unix, "%s/unix.pid", tmpdir);
+  snprintf (pidfile_tcp, sizeof pidfile_tcp, "%s/tcp.pid", tmpdir);
+  atexit (cleanup);
+
+  /* nbd_is_uri and nbd_supports_uri need no server. */
+  h = nbd_create ();
+  if (h == NULL) {
+    fprintf (stderr, "nbd_create: %s\n", nbd_get_error ());
+    exit (1);
+  }
+  if (nbd_supports_uri (h) != 1)
+    FAIL ("nbd_supports_uri is not true");
+  for (i = 0; i < sizeof is_cases / sizeof is_cases[0]; ++i) {
+    r = nbd_is_uri (h, is_cases[i].s);
+    if (r != is_cases[i].is)
+      FAIL ("nbd_is_uri (\"%s\") = %d, expected %d",
+            is_cases[i].s, r, is_cases[i].is);
+  }
+  nbd_close (h);
+
+  /* Errors that need no server. */
+  connect_fails ("http://example.com/", EINVAL, 0);
+  connect_fails ("not a uri", EINVAL, 0);
+  connect_fails ("nbd+unix:///", EINVAL, 0);
+  connect_fails ("nbd://localhost/?socket=/tmp/x", EINVAL, 0);
+  connect_fails ("nbd://localhost:port/", EINVAL, 0);
+  connect_fails ("nbd://localhost:99999/", EINVAL, 0);
+  connect_fails ("nbd://localhost/%zz", EINVAL, 0);
+  connect_fails ("nbd+unix:///?socket=/nonexistent/sock", ENOENT, 0);
+  connect_fails ("nbd+unix:///?socket=/tmp/sock",
+                 EPERM, LIBNBD_ALLOW_TRANSPORT_TCP);
+  connect_fails ("nbd://localhost/", EPERM, LIBNBD_ALLOW_TRANSPORT_UNIX);
+  connect_fails ("nbds://localhost/", ENOTSUP, 0);
+  connect_fails ("nbds+unix:///?socket=/tmp/sock", ENOTSUP, 0);
+  connect_fails ("nbd+ssh://localhost/", ENOTSUP, 0);
+  connect_fails ("nbds://localhost/?tls-psk-file=/tmp/keys.psk", EPERM, 0);
+  connect_fails ("nbds://localhost/?tls-certificates=/tmp/certs", EPERM, 0);
+
+  /* TLS policy. */
+  h = nbd_create ();
+  if (nbd_set_uri_allow_tls (h, LIBNBD_TLS_REQUIRE) == -1)
+    FAIL ("nbd_set_uri_allow_tls: %s", nbd_get_error ());
+  if (nbd_connect_uri (h, "nbd://localhost/") != -1 || nbd_get_errno () != EPERM)
+    FAIL ("nbd: URI with TLS required: expected EPERM, got %s",
+          nbd_get_error ());
+  nbd_close (h);
+  h = nbd_create ();
+  if (nbd_set_uri_allow_tls (h, LIBNBD_TLS_DISABLE) == -1)
+    FAIL ("nbd_set_uri_allow_tls: %s", nbd_get_error ());
+  if (nbd_connect_uri (h, "nbds://localhost/") != -1 || nbd_get_errno () != EPERM)
+    FAIL ("nbds: URI with TLS disabled: expected EPERM, got %s",
+          nbd_get_error ());
+  nbd_close (h);
+
+  /* Export name too long. */
+  {
+    char *longuri = malloc (5000 + 64);
+    strcpy (longuri, "nbd+unix:///");
+    memset (longuri + strlen (longuri), 'a', 5000);
+    strcpy (longuri + strlen ("nbd+unix:///") + 5000, "?socket=/tmp/s");
+    connect_fails (longuri, ENAMETOOLONG, 0);
+    free (longuri);
+  }
+
+  /* ---- Unix domain socket ---- */
+  {
+    char *argv[] = { "nbdkit", "-U", sock, "-P", pidfile_unix,
+                     "-e", "myexport", "memory", "1M", NULL };
+    r = start_nbdkit (argv, pidfile_unix);
+    if (r == -2) {
+      fprintf (stderr, "test-uri: nbdkit not found, skipping\n");
+      exit (77);
+    }
+    if (r == -1)
+      exit (1);
+  }
+
+  snprintf (uri, sizeof uri, "nbd+unix:///myexport?socket=%s", sock);
+  h = connect_ok (uri, "myexport");
+  if (h) {
+    check_get_uri (h, "myexport", uri);
+    nbd_shutdown (h, 0);
+    /* After shutdown the URI is still known. */
+    check_get_uri (h, "myexport", NULL);
+    nbd_close (h);
+  }
+
+  /* Percent-encoding, unknown parameters ignored, '&'-separated query. */
+  snprintf (uri, sizeof uri,
+            "nbd+unix:///my%%65xport?x-unknown=1&socket=%s&foo", sock);
+  h = connect_ok (uri, "myexport");
+  if (h) {
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+
+  /* nbd_get_uri after nbd_connect_unix. */
+  h = nbd_create ();
+  if (nbd_set_export_name (h, "myexport") == -1
+      || nbd_connect_unix (h, sock) == -1)
+    FAIL ("nbd_connect_unix: %s", nbd_get_error ());
+  else {
+    snprintf (want, sizeof want, "nbd+unix:///myexport?socket=%s", sock);
+    check_get_uri (h, "myexport", want);
+    nbd_shutdown (h, 0);
+  }
+  nbd_close (h);
+
+  /* Option mode: the export name can be overridden after connect_uri. */
+  h = nbd_create ();
+  snprintf (uri, sizeof uri, "nbd+unix:///wrong?socket=%s", sock);
+  if (nbd_set_opt_mode (h, true) == -1 || nbd_connect_uri (h, uri) == -1)
+    FAIL ("nbd_connect_uri (opt mode): %s", nbd_get_error ());
+  else if (!nbd_aio_is_negotiating (h))
+    FAIL ("nbd_connect_uri in option mode did not stop in the negotiating "
+          "state (state: %s)", nbd_aio_is_ready (h) ? "ready" : "other");
+  else if (nbd_set_export_name (h, "myexport") == -1 || nbd_opt_go (h) == -1)
+    FAIL ("nbd_opt_go: %s", nbd_get_error ());
+  else if (nbd_get_size (h) != 1048576)
+    FAIL ("opt mode: wrong size");
+  else
+    nbd_shutdown (h, 0);
+  nbd_close (h);
+
+  /* ---- TCP ---- */
+  snprintf (port_str, sizeof port_str, "%d", free_port ());
+  {
+    char *argv[] = { "nbdkit", "-p", port_str, "-i", "127.0.0.1",
+                     "-P", pidfile_tcp, "memory", "1M", NULL };
+    if (start_nbdkit (argv, pidfile_tcp) != 0)
+      exit (1);
+  }
+  snprintf (uri, sizeof uri, "nbd://127.0.0.1:%s/", port_str);
+  h = connect_ok (uri, "");
+  if (h) {
+    check_get_uri (h, "", uri);
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+  snprintf (uri, sizeof uri, "nbd://localhost:%s", port_str);
+  h = connect_ok (uri, "");
+  if (h) {
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+  /* Export name with characters needing encoding: round trip. */
+  snprintf (uri, sizeof uri, "nbd://127.0.0.1:%s/a%%20b%%3Fc%%25d%%23e", port_str);
+  h = connect_ok (uri, "a b?c%d#e");
+  if (h) {
+    check_get_uri (h, "a b?c%d#e", uri);
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+  /* IPv6 literal (skip quietly if ::1 is not usable). */
+  snprintf (uri, sizeof uri, "nbd://[::1]:%s/", port_str);
+  h = nbd_create ();
+  if (nbd_connect_uri (h, uri) == -1 && nbd_get_errno () == EINVAL)
+    FAIL ("%s: parse error: %s", uri, nbd_get_error ());
+  nbd_close (h);
+
+  /* nbd_get_uri after nbd_connect_tcp. */
+  h = nbd_create ();
+  if (nbd_connect_tcp (h, "127.0.0.1", port_str) == -1)
+    FAIL ("nbd_connect_tcp: %s", nbd_get_error ());
+  else {
+    snprintf (want, sizeof want, "nbd://127.0.0.1:%s/", port_str);
+    check_get_uri (h, "", want);
+    nbd_shutdown (h, 0);
+  }
+  nbd_close (h);
+
+  if (failures) {
+    fprintf (stderr, "test-uri: %d failure(s)\n", failures);
+    exit (1);
+  }
+  printf ("test-uri: PASS\n");
+  exit (0);
+}
