@@ -1,0 +1,123 @@
+/* Start and stop an NBD server for a test: on a unix socket in a fresh
+ * temporary directory, killed by PID at the end.
+ *
+ *   struct server s;
+ *   const char *argv[] = { "nbdkit", "-U", "$SOCK", "-P", "$PID", "memory", "1M", NULL };
+ *   if (server_start (&s, argv) == -1) exit (77);   // skip: server missing
+ *   ... nbd_connect_unix (h, s.sock) ...
+ *   server_stop (&s);
+ *
+ * "$SOCK", "$PID" and "$DIR" in argv are replaced by the socket path, the
+ * pid file path and the directory.  The server counts as started once
+ * the socket exists (and the pid file, if "$PID" was used).
+ */
+#ifndef TESTS_SERVER_H
+#define TESTS_SERVER_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct server {
+  pid_t pid;
+  char dir[64];
+  char sock[128];
+  char pidfile[128];
+};
+
+/* Path of the project's own test server, built beside the tests. */
+static inline const char *
+test_server_path (void)
+{
+  const char *d = getenv ("abs_top_builddir");
+  static char path[4096];
+  snprintf (path, sizeof path, "%s/tests/nbd-test-server", d ? d : ".");
+  return path;
+}
+
+static inline int
+server_start (struct server *s, const char *const *argv_template)
+{
+  char *argv[64];
+  bool want_pidfile = false;
+  size_t n = 0;
+  struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+  memset (s, 0, sizeof *s);
+  strcpy (s->dir, "/tmp/libnbd-test-XXXXXX");
+  if (!mkdtemp (s->dir)) {
+    perror ("mkdtemp");
+    return -1;
+  }
+  snprintf (s->sock, sizeof s->sock, "%s/sock", s->dir);
+  snprintf (s->pidfile, sizeof s->pidfile, "%s/pid", s->dir);
+  for (; argv_template[n] && n < 63; n++) {
+    const char *a = argv_template[n];
+    if (strcmp (a, "$SOCK") == 0)
+      argv[n] = s->sock;
+    else if (strcmp (a, "$PID") == 0) {
+      argv[n] = s->pidfile;
+      want_pidfile = true;
+    }
+    else if (strcmp (a, "$DIR") == 0)
+      argv[n] = s->dir;
+    else
+      argv[n] = (char *) a;
+  }
+  argv[n] = NULL;
+
+  s->pid = fork ();
+  if (s->pid == -1) {
+    perror ("fork");
+    return -1;
+  }
+  if (s->pid == 0) {
+    execvp (argv[0], argv);
+    _exit (127);
+  }
+  /* Up to 10 seconds for the socket (and pid file) to appear. */
+  for (int i = 0; i < 1000; i++) {
+    struct stat st;
+    int status;
+    if (stat (s->sock, &st) == 0 && (!want_pidfile || stat (s->pidfile, &st) == 0))
+      return 0;
+    if (waitpid (s->pid, &status, WNOHANG) == s->pid) {
+      fprintf (stderr, "server %s exited before listening\n", argv[0]);
+      s->pid = 0;
+      return -1;
+    }
+    nanosleep (&ts, NULL);
+  }
+  fprintf (stderr, "server %s did not start\n", argv[0]);
+  kill (s->pid, SIGKILL);
+  waitpid (s->pid, NULL, 0);
+  s->pid = 0;
+  return -1;
+}
+
+static inline void
+server_stop (struct server *s)
+{
+  char cmd[256];
+
+  if (s->pid > 0) {
+    kill (s->pid, SIGTERM);
+    waitpid (s->pid, NULL, 0);
+    s->pid = 0;
+  }
+  if (s->dir[0]) {
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+    if (system (cmd) != 0)
+      fprintf (stderr, "could not remove %s\n", s->dir);
+    s->dir[0] = 0;
+  }
+}
+
+#endif
