@@ -97,7 +97,9 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
   if (cmd->completion.callback) {
     int err = cmd->error;
     retire = cmd->completion.callback (cmd->completion.user_data, &err);
-    cmd->error = err;
+    /* As libnbd: *error is only taken when the callback fails. */
+    if (retire == -1 && err != 0)
+      cmd->error = err;
   }
   free_callbacks (cmd);
   if (retire == 1 && !cmd->internal) {
@@ -199,10 +201,12 @@ issue (struct nbd_handle *h, struct command *cmd)
   h->to_send_tail = cmd;
 
   /* Outside the engine, send at once; callbacks running inside it only
-   * queue, and the engine sends the whole batch in one go.
+   * queue, and the engine sends the whole batch in one go.  The command
+   * is accepted either way: if sending kills the connection, its
+   * completion reports the error, so the cookie is still returned.
    */
-  if (!h->in_run && h->to_send_head == cmd && nbd_internal_transmit (h) == -1)
-    return -1;
+  if (!h->in_run && h->to_send_head == cmd)
+    nbd_internal_transmit (h);
   return (int64_t) cmd->cookie;
 }
 
@@ -228,10 +232,6 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset,
   if (check_connected (h) == -1)
     return -1;
   if (strict & LIBNBD_STRICT_COMMANDS) {
-    if (is_write && (h->eflags & NBD_FLAG_READ_ONLY)) {
-      set_error (EPERM, "server does not support write operations");
-      return -1;
-    }
     if (type == NBD_CMD_FLUSH && !(h->eflags & NBD_FLAG_SEND_FLUSH)) {
       set_error (EINVAL, "server does not support flush operations");
       return -1;
@@ -246,6 +246,13 @@ check_request (struct nbd_handle *h, uint16_t type, uint64_t offset,
     }
     if (type == NBD_CMD_CACHE && !(h->eflags & NBD_FLAG_SEND_CACHE)) {
       set_error (EINVAL, "server does not support cache operations");
+      return -1;
+    }
+    /* As libnbd: an unadvertised trim/zero is EINVAL even on a
+     * read-only export (which does not advertise them); then EPERM.
+     */
+    if (is_write && (h->eflags & NBD_FLAG_READ_ONLY)) {
+      set_error (EPERM, "server does not support write operations");
       return -1;
     }
     if ((flags & LIBNBD_CMD_FLAG_FUA) && !(h->eflags & NBD_FLAG_SEND_FUA)) {
@@ -521,12 +528,9 @@ nbd_unlocked_aio_block_status_filter (struct nbd_handle *h, uint64_t count,
 
 /* ---- Completion queries and retirement ---- */
 
-/* Remove a completed command; returns 1, or -1 with its error. */
-static int
-retire (struct nbd_handle *h, struct command *cmd, struct command *prev)
+static void
+unlink_done (struct nbd_handle *h, struct command *cmd, struct command *prev)
 {
-  int err = cmd->error;
-
   if (prev)
     prev->next = cmd->next;
   else
@@ -534,6 +538,15 @@ retire (struct nbd_handle *h, struct command *cmd, struct command *prev)
   if (h->done_tail == cmd)
     h->done_tail = prev;
   recycle_command (h, cmd);
+}
+
+/* Remove a completed command; returns 1, or -1 with its error. */
+static int
+retire (struct nbd_handle *h, struct command *cmd, struct command *prev)
+{
+  int err = cmd->error;
+
+  unlink_done (h, cmd, prev);
   if (err) {
     set_error (err, "command failed: %s", strerror (err));
     return -1;
@@ -546,13 +559,17 @@ nbd_unlocked_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
 {
   struct command *prev = NULL;
 
+  if (cookie == 0) {
+    set_error (EINVAL, "invalid command cookie %" PRIu64, cookie);
+    return -1;
+  }
   for (struct command *c = h->done_head; c; prev = c, c = c->next)
     if (c->cookie == cookie)
       return retire (h, c, prev);
-  if (nbd_internal_find_command (h, cookie))
-    return 0;
-  set_error (EINVAL, "invalid command cookie %" PRIu64, cookie);
-  return -1;
+  /* Still in flight, or not among the finished, unretired commands
+   * (already retired, or unknown): false, as libnbd.
+   */
+  return 0;
 }
 
 int64_t
@@ -590,18 +607,11 @@ wait_command (struct nbd_handle *h, int64_t cookie)
     return -1;
   c = (uint64_t) cookie;
   if (nbd_internal_wait_until (h, command_done, &c) == -1) {
-    /* Dead: the command was aborted; report the engine's error. */
+    /* Dead: the command was aborted; the engine's error says why. */
     struct command *prev = NULL;
     for (struct command *cmd = h->done_head; cmd; prev = cmd, cmd = cmd->next)
       if (cmd->cookie == c) {
-        int saved = nbd_get_errno ();
-        const char *msg = nbd_get_error ();
-        char *copy = msg ? strdup (msg) : NULL;
-        retire (h, cmd, prev);
-        if (copy) {
-          set_error (saved, "%s", copy);
-          free (copy);
-        }
+        unlink_done (h, cmd, prev);
         break;
       }
     return -1;
@@ -724,7 +734,7 @@ nbd_unlocked_shutdown (struct nbd_handle *h, uint32_t flags)
     h->to_send_head = h->to_send_tail = keep;
     while (c) {
       struct command *next = c->next;
-      c->error = ESHUTDOWN;
+      c->error = ENOTCONN;
       nbd_internal_complete_command (h, c);
       c = next;
     }

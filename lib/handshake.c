@@ -123,6 +123,7 @@ send_option (struct nbd_handle *h, uint32_t option, const void *data, size_t len
   if (r == -1)
     return -1;
   h->opt->option = option;
+  h->chunks_sent++;
   return expect (h, option == NBD_OPT_ABORT ? 0 : 20,
                  option == NBD_OPT_ABORT ? STEP_ABORT_SENT : STEP_REPLY_HEADER);
 }
@@ -329,8 +330,10 @@ advance (struct nbd_handle *h, enum stage stage)
       stage = STAGE_HANDOVER;
       continue;
     case STAGE_HANDOVER:
-      if (o->kind == OPT_KIND_AUTO && h->opt_mode && fixed_newstyle (h)) {
-        /* Hand over to the caller's nbd_opt_* calls. */
+      if (o->kind == OPT_KIND_AUTO && h->opt_mode) {
+        /* Hand over to the caller's nbd_opt_* calls (plain newstyle too:
+         * nbd_opt_go then uses NBD_OPT_EXPORT_NAME, as upstream does).
+         */
         free_option (o);
         h->opt = NULL;
         h->state = STATE_NEGOTIATING;
@@ -649,6 +652,7 @@ handle_option_reply (struct nbd_handle *h)
   const char *p = h->hs_rbuf + 20;
   struct hs_option *o = h->opt;
 
+  h->chunks_received++;
   if (option != o->option) {
     set_error (EPROTO, "server replied to option %" PRIu32 " while %" PRIu32 " was sent",
                option, o->option);
@@ -739,6 +743,7 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
   switch ((enum step) h->hs_step) {
   case STEP_MAGIC: {
     uint64_t version;
+    h->chunks_received++;
     if (be64_get (b) != NBD_MAGIC) {
       set_error (EPROTO, "handshake: server did not send the NBD magic");
       return -1;
@@ -817,6 +822,7 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
     return handle_option_reply (h);
 
   case STEP_EXPORT_NAME_REPLY:
+    h->chunks_received++;
     h->exportsize = be64_get (b);
     if (h->exportsize > INT64_MAX) {
       set_error (EPROTO, "server export size is too large");
@@ -896,6 +902,17 @@ start_option (struct nbd_handle *h, enum opt_kind kind,
   switch (kind) {
   case OPT_KIND_GO:
   case OPT_KIND_INFO:
+    /* Forget the previous export's details: a failed request must leave
+     * none behind (nbd_get_size etc. then fail with EINVAL).
+     */
+    h->eflags_known = false;
+    h->eflags = 0;
+    h->exportsize = 0;
+    h->block_minimum = h->block_preferred = h->block_maximum = 0;
+    free (h->canonical_name);
+    h->canonical_name = NULL;
+    free (h->description);
+    h->description = NULL;
     r = advance (h, STAGE_META);
     break;
   case OPT_KIND_LIST:

@@ -266,8 +266,9 @@ error_chunk (struct nbd_handle *h, struct command *cmd, uint16_t type,
                     LIBNBD_READ_ERROR, err);
     }
   }
-  else if (cmd->type == NBD_CMD_READ && cmd->chunk.callback)
-    call_chunk (cmd, cmd->data, 0, cmd->offset, LIBNBD_READ_ERROR, err);
+  /* A generic error (no offset) does not call the chunk callback: as
+   * libnbd, LIBNBD_READ_ERROR is only for errors tied to an offset.
+   */
   set_cmd_error (cmd, err);
   return 0;
 }
@@ -292,7 +293,7 @@ hole_chunk (struct nbd_handle *h, struct command *cmd, const char *p, uint64_t l
   }
   memset ((char *) cmd->data + (off - cmd->offset), 0, hole);
   call_chunk (cmd, (char *) cmd->data + (off - cmd->offset), hole, off,
-              LIBNBD_READ_HOLE, 0);
+              LIBNBD_READ_HOLE, cmd->error);
   return 0;
 }
 
@@ -340,14 +341,14 @@ payload_finished (struct nbd_handle *h)
   h->rx_cmd = NULL;
   if (h->rx_structured) {
     call_chunk (cmd, h->rx_dst - h->rx_chunk_len, h->rx_chunk_len, h->rx_chunk_offset,
-                LIBNBD_READ_DATA, 0);
+                LIBNBD_READ_DATA, cmd->error);
     if (h->rx_chunk_done)
       finish (h, cmd);
   }
   else {
     /* A simple reply carries the whole read at once. */
     cmd->covered_total = cmd->count;
-    call_chunk (cmd, cmd->data, cmd->count, cmd->offset, LIBNBD_READ_DATA, 0);
+    call_chunk (cmd, cmd->data, cmd->count, cmd->offset, LIBNBD_READ_DATA, cmd->error);
     finish (h, cmd);
   }
 }
@@ -383,10 +384,10 @@ decode_one (struct nbd_handle *h)
   cmd = nbd_internal_find_command (h, cookie);
   if (!cmd || !cmd->sent)
     return fatal (h, "server replied with an unknown cookie");
-  h->chunks_received++;
 
   if (hdr_len == 16) {
     uint32_t error = be32_get (p + 4);
+    h->chunks_received++;
     h->rbuf_start += 16;
     if (error) {
       set_cmd_error (cmd, nbd_errno (error));
@@ -413,6 +414,7 @@ decode_one (struct nbd_handle *h)
       return fatal (h, "invalid data chunk length");
     if (avail < hdr_len + 8)
       return ensure_capacity (h, hdr_len + 8) == -1 ? -1 : 0;
+    h->chunks_received++;
     off = be64_get (p + hdr_len);
     dlen = len - 8;
     if (cmd->type != NBD_CMD_READ || !inside_request (cmd, off, dlen)
@@ -429,6 +431,7 @@ decode_one (struct nbd_handle *h)
     return fatal (h, "reply chunk too long");
   if (avail < hdr_len + len)
     return ensure_capacity (h, hdr_len + len) == -1 ? -1 : 0;
+  h->chunks_received++;   /* counted once, when the chunk is consumed */
   p += hdr_len;
   h->rbuf_start += hdr_len + len;
 

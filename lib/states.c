@@ -85,7 +85,10 @@ nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *msg)
   h->state = STATE_DEAD;
   nbd_internal_close_socket (h);
   nbd_internal_handshake_abort (h, errnum ? errnum : ENOTCONN);
-  nbd_internal_abort_commands (h, errnum ? errnum : ENOTCONN);
+  /* Commands lost with the connection fail with ENOTCONN whatever broke
+   * it (documented in nbd_aio_in_flight and nbd_aio_command_completed).
+   */
+  nbd_internal_abort_commands (h, ENOTCONN);
 }
 
 /* One pass of handshake I/O: write what is pending, then read what is

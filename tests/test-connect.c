@@ -1,0 +1,479 @@
+/* Test every connect transport against real nbdkit servers: Unix
+ * socket, TCP (IPv4, IPv6, fallback over addresses, failure), an
+ * already connected socket, a subprocess (connect_command),
+ * systemd socket activation, nbd_aio_connect and the subprocess
+ * helpers.  Skips (77) if nbdkit is not installed.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include "libnbd.h"
+
+#define SIZE (1024 * 1024)
+
+static char tmpdir[] = "/tmp/test-connectXXXXXX";
+static char sockpath[256];
+static pid_t servers[8];
+static char pidfiles[8][256];
+static int nr_servers;
+static int failures;
+
+#define FAIL(fmt, ...)                                                  \
+  do {                                                                  \
+    fprintf (stderr, "FAIL: %s:%d: " fmt "\n", __func__, __LINE__,      \
+             ##__VA_ARGS__);                                            \
+    failures++;                                                         \
+  } while (0)
+
+static void
+cleanup (void)
+{
+  int i;
+
+  for (i = 0; i < nr_servers; ++i) {
+    if (servers[i] > 0)
+      kill (servers[i], SIGTERM);
+    unlink (pidfiles[i]);
+  }
+  unlink (sockpath);
+  rmdir (tmpdir);
+}
+
+/* Start a daemonized nbdkit with the given listening arguments; wait for
+ * its pidfile.  Returns 0 or -1.
+ */
+static int
+start_nbdkit (const char *listen_args)
+{
+  char cmd[1024];
+  char *pidfile = pidfiles[nr_servers];
+  FILE *fp;
+  int i, pid = 0;
+
+  snprintf (pidfile, 256, "%s/pid%d", tmpdir, nr_servers);
+  snprintf (cmd, sizeof cmd, "nbdkit %s -P %s memory %d",
+            listen_args, pidfile, SIZE);
+  if (system (cmd) != 0) {
+    fprintf (stderr, "could not run: %s\n", cmd);
+    return -1;
+  }
+  for (i = 0; i < 600; ++i) {
+    fp = fopen (pidfile, "r");
+    if (fp) {
+      if (fscanf (fp, "%d", &pid) == 1 && pid > 0) {
+        fclose (fp);
+        servers[nr_servers++] = pid;
+        return 0;
+      }
+      fclose (fp);
+    }
+    usleep (50000);
+  }
+  fprintf (stderr, "nbdkit did not write its pidfile: %s\n", cmd);
+  return -1;
+}
+
+static int
+free_port (int family)
+{
+  int fd, port = -1;
+  struct sockaddr_storage ss;
+  socklen_t len;
+
+  fd = socket (family, SOCK_STREAM, 0);
+  if (fd == -1)
+    return -1;
+  memset (&ss, 0, sizeof ss);
+  if (family == AF_INET) {
+    struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    len = sizeof *sin;
+  }
+  else {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_addr = in6addr_loopback;
+    len = sizeof *sin6;
+  }
+  if (bind (fd, (struct sockaddr *) &ss, len) == 0 &&
+      getsockname (fd, (struct sockaddr *) &ss, &len) == 0)
+    port = ntohs (family == AF_INET
+                  ? ((struct sockaddr_in *) &ss)->sin_port
+                  : ((struct sockaddr_in6 *) &ss)->sin6_port);
+  close (fd);
+  return port;
+}
+
+/* Check a connected handle: size and a write/read round trip. */
+static void
+check_handle (struct nbd_handle *h, const char *what)
+{
+  int64_t size;
+  char wbuf[512], rbuf[512];
+
+  size = nbd_get_size (h);
+  if (size != SIZE) {
+    FAIL ("%s: nbd_get_size: %" PRIi64 " (%s)", what, size, nbd_get_error ());
+    return;
+  }
+  memset (wbuf, 0xab, sizeof wbuf);
+  if (nbd_pwrite (h, wbuf, sizeof wbuf, 4096, 0) == -1) {
+    FAIL ("%s: nbd_pwrite: %s", what, nbd_get_error ());
+    return;
+  }
+  memset (rbuf, 0, sizeof rbuf);
+  if (nbd_pread (h, rbuf, sizeof rbuf, 4096, 0) == -1) {
+    FAIL ("%s: nbd_pread: %s", what, nbd_get_error ());
+    return;
+  }
+  if (memcmp (wbuf, rbuf, sizeof wbuf) != 0)
+    FAIL ("%s: data read back differs", what);
+}
+
+static struct nbd_handle *
+create (void)
+{
+  struct nbd_handle *h = nbd_create ();
+  if (!h) {
+    fprintf (stderr, "nbd_create: %s\n", nbd_get_error ());
+    exit (EXIT_FAILURE);
+  }
+  return h;
+}
+
+static void
+test_unix (void)
+{
+  struct nbd_handle *h = create ();
+  char longpath[300];
+
+  if (nbd_connect_unix (h, sockpath) == -1)
+    FAIL ("nbd_connect_unix: %s", nbd_get_error ());
+  else
+    check_handle (h, "unix");
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+
+  /* Nonexistent socket. */
+  h = create ();
+  if (nbd_connect_unix (h, "/nonexistent/sock") != -1)
+    FAIL ("nbd_connect_unix to nonexistent socket succeeded");
+  else if (nbd_get_errno () != ENOENT)
+    FAIL ("nbd_connect_unix nonexistent: errno %d, expected ENOENT",
+          nbd_get_errno ());
+  nbd_close (h);
+
+  /* Too long. */
+  h = create ();
+  memset (longpath, 'a', sizeof longpath - 1);
+  longpath[sizeof longpath - 1] = '\0';
+  if (nbd_connect_unix (h, longpath) != -1)
+    FAIL ("nbd_connect_unix with a long path succeeded");
+  else if (nbd_get_errno () != ENAMETOOLONG)
+    FAIL ("nbd_connect_unix long path: errno %d, expected ENAMETOOLONG",
+          nbd_get_errno ());
+  nbd_close (h);
+}
+
+static void
+test_tcp (const char *host, int port, const char *what)
+{
+  struct nbd_handle *h = create ();
+  char portstr[16];
+
+  snprintf (portstr, sizeof portstr, "%d", port);
+  if (nbd_connect_tcp (h, host, portstr) == -1)
+    FAIL ("nbd_connect_tcp %s %s: %s", host, portstr, nbd_get_error ());
+  else
+    check_handle (h, what);
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
+static void
+test_tcp_refused (void)
+{
+  struct nbd_handle *h = create ();
+  char portstr[16];
+  int port = free_port (AF_INET);
+
+  snprintf (portstr, sizeof portstr, "%d", port);
+  if (nbd_connect_tcp (h, "127.0.0.1", portstr) != -1)
+    FAIL ("nbd_connect_tcp to a closed port succeeded");
+  else {
+    if (nbd_get_errno () != ECONNREFUSED)
+      FAIL ("nbd_connect_tcp closed port: errno %d (%s), expected ECONNREFUSED",
+            nbd_get_errno (), nbd_get_error ());
+    if (!nbd_aio_is_dead (h))
+      FAIL ("handle not dead after failed connect_tcp");
+  }
+  nbd_close (h);
+
+  h = create ();
+  if (nbd_connect_tcp (h, "nonexistent.invalid", "10809") != -1)
+    FAIL ("nbd_connect_tcp to an invalid host name succeeded");
+  nbd_close (h);
+}
+
+static void
+test_aio_connect (int port)
+{
+  struct nbd_handle *h = create ();
+  struct sockaddr_in sin;
+  int i;
+
+  memset (&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons (port);
+  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  if (nbd_aio_connect (h, (struct sockaddr *) &sin, sizeof sin) == -1) {
+    FAIL ("nbd_aio_connect: %s", nbd_get_error ());
+    nbd_close (h);
+    return;
+  }
+  for (i = 0; i < 10000 && nbd_aio_is_connecting (h); ++i) {
+    if (nbd_poll (h, 1000) == -1) {
+      FAIL ("nbd_poll: %s", nbd_get_error ());
+      break;
+    }
+  }
+  if (!nbd_aio_is_ready (h))
+    FAIL ("nbd_aio_connect: handle not ready (%s)",
+          nbd_connection_state (h));
+  else
+    check_handle (h, "aio_connect");
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
+static void
+test_socket (void)
+{
+  struct nbd_handle *h = create ();
+  struct sockaddr_un sun;
+  int fd;
+
+  fd = socket (AF_UNIX, SOCK_STREAM, 0);
+  memset (&sun, 0, sizeof sun);
+  sun.sun_family = AF_UNIX;
+  strcpy (sun.sun_path, sockpath);
+  if (fd == -1 || connect (fd, (struct sockaddr *) &sun, sizeof sun) == -1) {
+    perror ("test_socket: connect");
+    failures++;
+    nbd_close (h);
+    return;
+  }
+  if (nbd_connect_socket (h, fd) == -1)
+    FAIL ("nbd_connect_socket: %s", nbd_get_error ());
+  else
+    check_handle (h, "socket");
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+
+  /* The handle owned and closed the socket. */
+  if (fcntl (fd, F_GETFD) != -1)
+    FAIL ("nbd_close did not close the socket passed to nbd_connect_socket");
+}
+
+static bool
+process_gone (pid_t pid)
+{
+  return kill (pid, 0) == -1 && errno == ESRCH;
+}
+
+static void
+test_command (void)
+{
+  struct nbd_handle *h = create ();
+  char size[32];
+  char *argv[] = { "nbdkit", "-s", "--exit-with-parent",
+                   "memory", size, NULL };
+  char *empty[] = { NULL };
+  int64_t pid;
+
+  snprintf (size, sizeof size, "%d", SIZE);
+
+  if (nbd_get_subprocess_pid (h) != -1 || nbd_get_errno () != ESRCH)
+    FAIL ("nbd_get_subprocess_pid without a subprocess did not fail with ESRCH");
+  if (nbd_kill_subprocess (h, 0) != -1 || nbd_get_errno () != ESRCH)
+    FAIL ("nbd_kill_subprocess without a subprocess did not fail with ESRCH");
+  if (nbd_connect_command (h, empty) != -1 || nbd_get_errno () != EINVAL)
+    FAIL ("nbd_connect_command with empty argv did not fail with EINVAL");
+
+  if (nbd_connect_command (h, argv) == -1) {
+    FAIL ("nbd_connect_command: %s", nbd_get_error ());
+    nbd_close (h);
+    return;
+  }
+  check_handle (h, "command");
+  pid = nbd_get_subprocess_pid (h);
+  if (pid <= 0)
+    FAIL ("nbd_get_subprocess_pid: %s", nbd_get_error ());
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+  if (pid > 0 && !process_gone (pid))
+    FAIL ("command subprocess %" PRIi64 " still exists after nbd_close", pid);
+
+  /* nbd_kill_subprocess. */
+  h = create ();
+  if (nbd_connect_command (h, argv) == -1) {
+    FAIL ("nbd_connect_command: %s", nbd_get_error ());
+    nbd_close (h);
+    return;
+  }
+  pid = nbd_get_subprocess_pid (h);
+  if (nbd_kill_subprocess (h, -1) != -1 || nbd_get_errno () != EINVAL)
+    FAIL ("nbd_kill_subprocess (-1) did not fail with EINVAL");
+  /* SIGKILL: nbdkit blocked reading its socket may not act on SIGTERM
+   * until the socket closes.
+   */
+  if (nbd_kill_subprocess (h, SIGKILL) == -1)
+    FAIL ("nbd_kill_subprocess: %s", nbd_get_error ());
+  if (pid > 0 && !process_gone (pid))
+    FAIL ("subprocess %" PRIi64 " still exists after nbd_kill_subprocess", pid);
+  if (nbd_get_subprocess_pid (h) != -1 || nbd_get_errno () != ESRCH)
+    FAIL ("nbd_get_subprocess_pid after kill did not fail with ESRCH");
+  if (nbd_kill_subprocess (h, 0) != -1 || nbd_get_errno () != ESRCH)
+    FAIL ("second nbd_kill_subprocess did not fail with ESRCH");
+  nbd_close (h);
+
+  /* Signal 0 means SIGTERM: use a subprocess that dies of it at once
+   * (the handshake never completes, so only the aio form is used).
+   */
+  h = create ();
+  {
+    char *sleeper[] = { "sleep", "60", NULL };
+    if (nbd_aio_connect_command (h, sleeper) == -1)
+      FAIL ("nbd_aio_connect_command (sleep): %s", nbd_get_error ());
+    else {
+      pid = nbd_get_subprocess_pid (h);
+      if (nbd_kill_subprocess (h, 0) == -1)
+        FAIL ("nbd_kill_subprocess (0): %s", nbd_get_error ());
+      else if (pid > 0 && !process_gone (pid))
+        FAIL ("subprocess %" PRIi64 " still exists after SIGTERM", pid);
+    }
+  }
+  nbd_close (h);
+
+  /* A program that does not exist: the connection fails (EOF). */
+  h = create ();
+  {
+    char *bad[] = { "/nonexistent/program", NULL };
+    if (nbd_connect_command (h, bad) != -1)
+      FAIL ("nbd_connect_command of a missing program succeeded");
+  }
+  nbd_close (h);
+}
+
+static void
+test_sact (const char *name)
+{
+  struct nbd_handle *h = create ();
+  char size[32];
+  char *argv[] = { "nbdkit", "--exit-with-parent", "memory", size, NULL };
+  int64_t pid;
+
+  snprintf (size, sizeof size, "%d", SIZE);
+  if (name && nbd_set_socket_activation_name (h, name) == -1)
+    FAIL ("nbd_set_socket_activation_name: %s", nbd_get_error ());
+  if (nbd_connect_systemd_socket_activation (h, argv) == -1) {
+    FAIL ("nbd_connect_systemd_socket_activation: %s", nbd_get_error ());
+    nbd_close (h);
+    return;
+  }
+  check_handle (h, name ? "socket activation (named)" : "socket activation");
+  pid = nbd_get_subprocess_pid (h);
+  if (pid <= 0)
+    FAIL ("nbd_get_subprocess_pid: %s", nbd_get_error ());
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+  if (pid > 0 && !process_gone (pid))
+    FAIL ("socket activation subprocess %" PRIi64 " still exists after nbd_close",
+          pid);
+}
+
+int
+main (void)
+{
+  int port4, port6 = -1;
+  char args[512];
+  bool have_ipv6;
+  int fd;
+
+  if (system ("nbdkit --version >/dev/null 2>&1") != 0) {
+    fprintf (stderr, "%s: nbdkit not found, skipping\n", __FILE__);
+    exit (77);
+  }
+  signal (SIGPIPE, SIG_IGN);
+
+  if (mkdtemp (tmpdir) == NULL) {
+    perror ("mkdtemp");
+    exit (EXIT_FAILURE);
+  }
+  atexit (cleanup);
+  snprintf (sockpath, sizeof sockpath, "%s/sock", tmpdir);
+
+  snprintf (args, sizeof args, "-U %s", sockpath);
+  if (start_nbdkit (args) == -1)
+    exit (EXIT_FAILURE);
+
+  port4 = free_port (AF_INET);
+  snprintf (args, sizeof args, "-i 127.0.0.1 -p %d", port4);
+  if (start_nbdkit (args) == -1)
+    exit (EXIT_FAILURE);
+
+  fd = socket (AF_INET6, SOCK_STREAM, 0);
+  have_ipv6 = fd >= 0;
+  if (fd >= 0)
+    close (fd);
+  if (have_ipv6)
+    port6 = free_port (AF_INET6);
+  have_ipv6 = port6 > 0;
+  if (have_ipv6) {
+    snprintf (args, sizeof args, "-i ::1 -p %d", port6);
+    if (start_nbdkit (args) == -1)
+      exit (EXIT_FAILURE);
+  }
+  else
+    fprintf (stderr, "IPv6 loopback not available, skipping ::1 tests\n");
+
+  test_unix ();
+  test_tcp ("127.0.0.1", port4, "tcp 127.0.0.1");
+  /* "localhost" may resolve to ::1 first: then the IPv4 server is only
+   * reached by falling back to the next address.
+   */
+  test_tcp ("localhost", port4, "tcp localhost (IPv4 server)");
+  if (have_ipv6) {
+    test_tcp ("::1", port6, "tcp ::1");
+  }
+  test_tcp_refused ();
+  test_aio_connect (port4);
+  test_socket ();
+  test_command ();
+  test_sact (NULL);
+  test_sact ("myname");
+
+  if (failures) {
+    fprintf (stderr, "%s: %d failure(s)\n", __FILE__, failures);
+    exit (EXIT_FAILURE);
+  }
+  printf ("%s: all tests passed\n", __FILE__);
+  exit (EXIT_SUCCESS);
+}
