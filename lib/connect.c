@@ -312,6 +312,13 @@ nbd_unlocked_aio_connect_tcp (struct nbd_handle *h,
     return -1;
   }
 
+  free (h->tls_connect_host);     /* the name TLS checks (tls.c) */
+  h->tls_connect_host = strdup (hostname);
+  if (h->tls_connect_host == NULL) {
+    set_error (errno, "strdup");
+    freeaddrinfo (result);
+    return -1;
+  }
   free_addrs (h);
   h->addrs = h->next_addr = result;
   h->connect_errno = 0;

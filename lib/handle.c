@@ -96,6 +96,7 @@ nbd_close (struct nbd_handle *h)
   free (h->tls_username);
   free (h->tls_psk_file);
   free (h->tls_hostname);
+  free (h->tls_connect_host);
   free (h->sact_name);
   free (h->uri);
   free (h->canonical_name);
@@ -506,10 +507,11 @@ int
 nbd_unlocked_supports_tls (struct nbd_handle *h)
 {
   (void) h;
-  /* TLS negotiation (NBD_OPT_STARTTLS) is not implemented yet, so no
-   * build claims it, whether or not GnuTLS was found.
-   */
+#ifdef HAVE_GNUTLS
+  return 1;
+#else
   return 0;
+#endif
 }
 
 int

@@ -24,6 +24,7 @@ enum step {
   STEP_REPLY_PAYLOAD,       /* option reply payload */
   STEP_EXPORT_NAME_REPLY,   /* reply to NBD_OPT_EXPORT_NAME */
   STEP_ABORT_SENT,          /* NBD_OPT_ABORT written: close */
+  STEP_TLS_DONE,            /* STARTTLS acknowledged: TLS handshake (tls.c) done */
 };
 
 /* What an option request is for. */
@@ -36,6 +37,7 @@ enum opt_kind {
 
 /* Stages of the automatic sequence and of GO/INFO. */
 enum stage {
+  STAGE_STARTTLS,           /* automatic sequence: NBD_OPT_STARTTLS if nbd_set_tls asks */
   STAGE_EXTENDED_HEADERS, STAGE_STRUCTURED_REPLY,
   STAGE_HANDOVER,           /* opt mode: the caller takes over from here */
   STAGE_META, STAGE_GO,
@@ -318,6 +320,19 @@ advance (struct nbd_handle *h, enum stage stage)
   for (;;) {
     o->stage = stage;
     switch (stage) {
+    case STAGE_STARTTLS:
+      if (o->kind == OPT_KIND_AUTO && h->tls != LIBNBD_TLS_DISABLE
+          && !h->tls_negotiated) {
+        if (fixed_newstyle (h))
+          return send_option (h, NBD_OPT_STARTTLS, NULL, 0);
+        if (h->tls == LIBNBD_TLS_REQUIRE) {
+          set_error (ENOTSUP, "handshake: server is not using fixed newstyle, "
+                     "but handle TLS setting is 'require' (2)");
+          return -1;
+        }
+      }
+      stage = STAGE_EXTENDED_HEADERS;
+      continue;
     case STAGE_EXTENDED_HEADERS:
       if (o->kind == OPT_KIND_AUTO && h->request_eh && fixed_newstyle (h))
         return send_option (h, NBD_OPT_EXTENDED_HEADERS, NULL, 0);
@@ -398,6 +413,16 @@ stage_done (struct nbd_handle *h)
   case OPT_KIND_GO:
   case OPT_KIND_INFO:
     switch (o->stage) {
+    case STAGE_STARTTLS:
+      if (!o->result && h->tls == LIBNBD_TLS_REQUIRE) {
+        set_error (ENOTSUP, "handshake: server refused TLS, "
+                   "but handle TLS setting is 'require' (2)");
+        return -1;
+      }
+      if (!o->result)
+        debug (h, "server refused TLS: continuing without encryption");
+      o->result = 0;
+      return advance (h, STAGE_EXTENDED_HEADERS);
     case STAGE_EXTENDED_HEADERS:
       return advance (h, STAGE_STRUCTURED_REPLY);
     case STAGE_STRUCTURED_REPLY:
@@ -565,6 +590,13 @@ handle_ack (struct nbd_handle *h)
   struct hs_option *o = h->opt;
 
   switch (o->option) {
+  case NBD_OPT_STARTTLS:
+    /* The server now waits for the TLS handshake, which states.c runs
+     * before anything else; STEP_TLS_DONE follows.
+     */
+    if (nbd_internal_tls_start (h) == -1)
+      return -1;
+    return expect (h, 0, STEP_TLS_DONE);
   case NBD_OPT_EXTENDED_HEADERS:
     h->eh_negotiated = true;
     h->sr_negotiated = true;
@@ -605,9 +637,12 @@ handle_error_reply (struct nbd_handle *h, uint32_t reply, const char *p, uint32_
 
   debug (h, "server refused %s: %s", option_name (o->option), msg ? msg : "");
   switch (o->option) {
+  case NBD_OPT_STARTTLS:
   case NBD_OPT_EXTENDED_HEADERS:
   case NBD_OPT_STRUCTURED_REPLY:
-    /* Refusing a protocol extension is an answer, not a failure. */
+    /* Refusing a protocol extension is an answer, not a failure (for
+     * STARTTLS, stage_done fails the connection if TLS is required).
+     */
     o->result = 0;
     free (msg);
     return stage_done (h);
@@ -762,6 +797,11 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
 
   case STEP_OLDSTYLE: {
     uint32_t flags = be32_get (b + 8);
+    if (h->tls == LIBNBD_TLS_REQUIRE) {
+      set_error (ENOTSUP, "handshake: server is oldstyle, "
+                 "but handle TLS setting is 'require' (2)");
+      return -1;
+    }
     h->exportsize = be64_get (b);
     if (h->exportsize > INT64_MAX) {
       set_error (EPROTO, "server export size is too large");
@@ -796,7 +836,7 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
     h->opt = new_option (h, OPT_KIND_AUTO);
     if (!h->opt)
       return -1;
-    return advance (h, STAGE_EXTENDED_HEADERS);
+    return advance (h, STAGE_STARTTLS);
 
   case STEP_REPLY_HEADER: {
     uint32_t len;
@@ -831,6 +871,11 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
     h->eflags = be16_get (b + 8);
     h->eflags_known = true;
     return enter_transmission (h);
+
+  case STEP_TLS_DONE:
+    debug (h, "TLS negotiated: option negotiation continues encrypted");
+    h->opt->result = 1;
+    return stage_done (h);
 
   case STEP_ABORT_SENT:
     /* The server may acknowledge; there is no need to wait for it. */
@@ -926,6 +971,9 @@ start_option (struct nbd_handle *h, enum opt_kind kind,
     break;
   case OPT_KIND_EXTENDED_HEADERS:
     r = send_option (h, NBD_OPT_EXTENDED_HEADERS, NULL, 0);
+    break;
+  case OPT_KIND_STARTTLS:
+    r = send_option (h, NBD_OPT_STARTTLS, NULL, 0);
     break;
   case OPT_KIND_LIST_META:
     r = send_meta_context_option (h, NBD_OPT_LIST_META_CONTEXT, &o->queries);
@@ -1085,16 +1133,21 @@ int
 nbd_unlocked_aio_opt_starttls (struct nbd_handle *h,
                                nbd_completion_callback *completion)
 {
-  (void) completion;
-  set_error (ENOTSUP, "libnbd was built without TLS support");
-  return -1;
+  if (!nbd_unlocked_supports_tls (h)) {
+    set_error (ENOTSUP, "libnbd was built without TLS support");
+    return -1;
+  }
+  return start_option (h, OPT_KIND_STARTTLS, completion, NULL, NULL, NULL);
 }
 
 int
 nbd_unlocked_opt_starttls (struct nbd_handle *h)
 {
-  set_error (ENOTSUP, "libnbd was built without TLS support");
-  return -1;
+  if (!nbd_unlocked_supports_tls (h)) {
+    set_error (ENOTSUP, "libnbd was built without TLS support");
+    return -1;
+  }
+  return opt_bool (h, OPT_KIND_STARTTLS);
 }
 
 static int

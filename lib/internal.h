@@ -219,6 +219,14 @@ struct nbd_handle {
    */
   struct sockaddr_storage connaddr;
   socklen_t connaddrlen;
+
+  /* tls.c: a TLS handshake is in progress (h->tls_session is set and
+   * h->ops is the TLS transport); states.c drives it.  tls_connect_host
+   * is the host given to nbd_connect_tcp, checked against the server
+   * certificate unless tls_hostname overrides it.
+   */
+  bool tls_handshaking;
+  char *tls_connect_host;
 };
 
 /* ---- errors.c ---- */
@@ -287,6 +295,17 @@ extern void nbd_internal_subprocess_reap (struct nbd_handle *h);
 /* Blocks until the handshake finished (ready, or negotiating in opt mode);
  * -1 with the error set if the connection failed. */
 extern int nbd_internal_wait_connected (struct nbd_handle *h);
+
+/* ---- tls.c ----
+ * nbd_internal_tls_start creates the TLS session with the handle's
+ * credentials and switches h->ops to the TLS transport (-1 with the error
+ * set on failure).  nbd_internal_tls_handshake advances the handshake:
+ * 1 done (h->tls_negotiated is set), 0 wait for the socket in the
+ * direction nbd_internal_tls_direction reports, -1 failed (error set).
+ */
+extern int nbd_internal_tls_start (struct nbd_handle *h);
+extern int nbd_internal_tls_handshake (struct nbd_handle *h);
+extern unsigned nbd_internal_tls_direction (struct nbd_handle *h);
 
 /* ---- meta contexts (handshake.c) ---- */
 extern void nbd_internal_clear_meta_contexts (struct nbd_handle *h);

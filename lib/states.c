@@ -98,6 +98,18 @@ nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *msg)
 static int
 run_handshake (struct nbd_handle *h)
 {
+  /* After NBD_OPT_STARTTLS was acknowledged: the TLS handshake (tls.c)
+   * runs first, then handshake.c goes on (over TLS).
+   */
+  if (h->tls_handshaking) {
+    int r = nbd_internal_tls_handshake (h);
+    if (r == -1) {
+      nbd_internal_set_dead (h, nbd_get_errno (), NULL);
+      return -1;
+    }
+    if (r == 0)
+      return 0;
+  }
   if (h->hs_wdone < h->hs_wlen) {
     struct iovec iov = { h->hs_wbuf + h->hs_wdone, h->hs_wlen - h->hs_wdone };
     ssize_t r = h->ops->send (h, &iov, 1, false);
@@ -199,6 +211,8 @@ nbd_unlocked_aio_get_direction (struct nbd_handle *h)
   case STATE_CONNECTING:
     return LIBNBD_AIO_DIRECTION_WRITE;
   case STATE_HANDSHAKE:
+    if (h->tls_handshaking)
+      return nbd_internal_tls_direction (h);
     return h->hs_wdone < h->hs_wlen ? LIBNBD_AIO_DIRECTION_WRITE
       : LIBNBD_AIO_DIRECTION_READ;
   case STATE_TRANSMISSION:

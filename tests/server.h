@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,6 +101,31 @@ server_start (struct server *s, const char *const *argv_template)
   kill (s->pid, SIGKILL);
   waitpid (s->pid, NULL, 0);
   s->pid = 0;
+  return -1;
+}
+
+/* For servers that accept more than one connection: the socket file
+ * appears at bind(), before listen(), so wait until a connect succeeds.
+ * (Do not use it with one-shot servers: the probe is a connection.)
+ */
+static inline int
+server_wait_accepting (struct server *s)
+{
+  struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+  for (int i = 0; i < 1000; i++) {
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+    if (fd == -1)
+      return -1;
+    snprintf (addr.sun_path, sizeof addr.sun_path, "%s", s->sock);
+    r = connect (fd, (struct sockaddr *) &addr, sizeof addr);
+    close (fd);
+    if (r == 0)
+      return 0;
+    nanosleep (&ts, NULL);
+  }
+  fprintf (stderr, "server never accepted connections on %s\n", s->sock);
   return -1;
 }
 

@@ -83,7 +83,7 @@ test_qemu_nbd (void)
   /* No --pid-file: qemu-nbd stays in the foreground and server.h kills
    * the child by PID.
    */
-  if (server_start (&s, argv) == -1) {
+  if (server_start (&s, argv) == -1 || server_wait_accepting (&s) == -1) {
     fprintf (stderr, "FAIL: could not start qemu-nbd\n");
     failures++;
     goto out;

@@ -1,0 +1,592 @@
+/* TLS with GnuTLS: credentials, the non-blocking TLS handshake that
+ * follows an acknowledged NBD_OPT_STARTTLS, and the TLS transport that
+ * replaces the plain-socket one afterwards.
+ *
+ * The session talks to the socket through our own push/pull functions,
+ * so the statistics (nbd_stats_bytes_sent/received) count the bytes on
+ * the wire (TLS records, handshake included), as upstream libnbd does.
+ *
+ * Built without GnuTLS, only stubs remain (never reached, because
+ * nbd_supports_tls is false and nbd_set_tls refuses anything else than
+ * LIBNBD_TLS_DISABLE).
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+
+#include "internal.h"
+
+#ifdef HAVE_GNUTLS
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+/* Largest plaintext put in one TLS record. */
+#define TLS_RECORD 16384
+
+struct tls {
+  gnutls_session_t session;
+  gnutls_certificate_credentials_t xcred;
+  gnutls_psk_client_credentials_t pskcred;
+  char *verify_host;            /* must outlive the session */
+  /* A record gnutls_record_send accepted partially (GNUTLS_E_AGAIN): it
+   * must be offered again, unchanged, before anything else.
+   */
+  char wbuf[TLS_RECORD];
+  size_t wlen;
+};
+
+static struct tls *
+get_tls (struct nbd_handle *h)
+{
+  return h->tls_session;
+}
+
+/* ---- Socket I/O for GnuTLS ---- */
+
+static ssize_t
+tls_push (gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+  struct nbd_handle *h = ptr;
+  struct tls *t = get_tls (h);
+  struct msghdr msg = { .msg_iov = (struct iovec *) iov, .msg_iovlen = (size_t) iovcnt };
+  ssize_t r;
+
+  do
+    r = sendmsg (h->fd, &msg, MSG_NOSIGNAL);
+  while (r == -1 && errno == EINTR);
+  if (r == -1)
+    gnutls_transport_set_errno (t->session, errno);
+  else
+    h->bytes_sent += (uint64_t) r;
+  return r;
+}
+
+static ssize_t
+tls_pull (gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+  struct nbd_handle *h = ptr;
+  struct tls *t = get_tls (h);
+  ssize_t r;
+
+  do
+    r = recv (h->fd, buf, len, 0);
+  while (r == -1 && errno == EINTR);
+  if (r == -1)
+    gnutls_transport_set_errno (t->session, errno);
+  else
+    h->bytes_received += (uint64_t) r;
+  return r;
+}
+
+static int
+tls_pull_timeout (gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+  struct nbd_handle *h = ptr;
+  struct pollfd p = { .fd = h->fd, .events = POLLIN };
+  int r;
+
+  do
+    r = poll (&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int) ms);
+  while (r == -1 && errno == EINTR);
+  return r;
+}
+
+/* ---- The TLS transport ---- */
+
+static ssize_t
+tls_recv (struct nbd_handle *h, void *buf, size_t len)
+{
+  struct tls *t = get_tls (h);
+  ssize_t r;
+
+  for (;;) {
+    r = gnutls_record_recv (t->session, buf, len);
+    if (r >= 0)
+      return r;
+    if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+      errno = EAGAIN;
+      return -1;
+    }
+    if (r == GNUTLS_E_PREMATURE_TERMINATION) {
+      /* The peer closed the socket without close_notify: treat it as
+       * end of file, the engine decides whether that was expected.
+       */
+      debug (h, "TLS: %s", gnutls_strerror ((int) r));
+      return 0;
+    }
+    if (!gnutls_error_is_fatal ((int) r)) {
+      debug (h, "TLS: ignoring non-fatal error: %s", gnutls_strerror ((int) r));
+      continue;
+    }
+    debug (h, "gnutls_record_recv: %s", gnutls_strerror ((int) r));
+    errno = EIO;
+    return -1;
+  }
+}
+
+static ssize_t
+tls_send (struct nbd_handle *h, const struct iovec *iov, int iovcnt, bool more)
+{
+  struct tls *t = get_tls (h);
+  ssize_t r;
+
+  (void) more;
+  if (t->wlen == 0) {
+    /* Gather up to one record's worth of the caller's data. */
+    for (int i = 0; i < iovcnt && t->wlen < TLS_RECORD; i++) {
+      size_t n = iov[i].iov_len;
+      if (n > TLS_RECORD - t->wlen)
+        n = TLS_RECORD - t->wlen;
+      memcpy (t->wbuf + t->wlen, iov[i].iov_base, n);
+      t->wlen += n;
+    }
+    if (t->wlen == 0)
+      return 0;
+  }
+  /* Otherwise a record is half-sent: the caller's first t->wlen bytes
+   * are still the ones it holds (it was told nothing was sent), so
+   * finishing it sends exactly those.
+   */
+  do
+    r = gnutls_record_send (t->session, t->wbuf, t->wlen);
+  while (r == GNUTLS_E_INTERRUPTED);
+  if (r == GNUTLS_E_AGAIN) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (r < 0) {
+    debug (h, "gnutls_record_send: %s", gnutls_strerror ((int) r));
+    t->wlen = 0;
+    errno = EIO;
+    return -1;
+  }
+  t->wlen = 0;
+  return r;
+}
+
+static bool
+tls_pending (struct nbd_handle *h)
+{
+  struct tls *t = get_tls (h);
+
+  return t && gnutls_record_check_pending (t->session) > 0;
+}
+
+static int
+tls_shut_writes (struct nbd_handle *h)
+{
+  struct tls *t = get_tls (h);
+  int r;
+
+  if (!t)
+    return -1;
+  /* Best effort: the socket is non-blocking and nobody waits for it. */
+  do
+    r = gnutls_bye (t->session, GNUTLS_SHUT_WR);
+  while (r == GNUTLS_E_INTERRUPTED);
+  if (r != GNUTLS_E_SUCCESS)
+    debug (h, "gnutls_bye: %s", gnutls_strerror (r));
+  return 0;
+}
+
+static void
+free_tls (struct tls *t)
+{
+  if (!t)
+    return;
+  if (t->session)
+    gnutls_deinit (t->session);
+  if (t->xcred)
+    gnutls_certificate_free_credentials (t->xcred);
+  if (t->pskcred)
+    gnutls_psk_free_client_credentials (t->pskcred);
+  free (t->verify_host);
+  free (t);
+}
+
+static void
+tls_close (struct nbd_handle *h)
+{
+  free_tls (get_tls (h));
+  h->tls_session = NULL;
+  h->tls_handshaking = false;
+  if (h->fd >= 0)
+    close (h->fd);
+  h->fd = -1;
+  h->ops = &nbd_internal_socket_ops;
+}
+
+static const struct transport_ops tls_ops = {
+  .recv = tls_recv,
+  .send = tls_send,
+  .pending = tls_pending,
+  .shut_writes = tls_shut_writes,
+  .close = tls_close,
+};
+
+/* ---- Credentials ---- */
+
+/* "username:hexkey" lines, as written by psktool. */
+static int
+set_up_psk (struct nbd_handle *h, struct tls *t)
+{
+  FILE *fp;
+  char *line = NULL, *username;
+  size_t cap = 0;
+  ssize_t len;
+  bool found = false;
+  int r;
+
+  username = nbd_unlocked_get_tls_username (h);
+  if (!username)
+    return -1;
+  fp = fopen (h->tls_psk_file, "re");
+  if (!fp) {
+    set_error (errno, "open: %s", h->tls_psk_file);
+    free (username);
+    return -1;
+  }
+  while ((len = getline (&line, &cap, fp)) != -1) {
+    char *colon;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+      line[--len] = '\0';
+    colon = strchr (line, ':');
+    if (!colon)
+      continue;
+    *colon = '\0';
+    if (strcmp (line, username) == 0) {
+      found = true;
+      break;
+    }
+  }
+  fclose (fp);
+  if (!found) {
+    set_error (ENOENT, "%s: username '%s' not found in the PSK file",
+               h->tls_psk_file, username);
+    goto err;
+  }
+  {
+    char *hexkey = line + strlen (line) + 1;
+    gnutls_datum_t key = { (unsigned char *) hexkey, (unsigned) strlen (hexkey) };
+
+    r = gnutls_psk_allocate_client_credentials (&t->pskcred);
+    if (r < 0) {
+      set_error (ENOMEM, "gnutls_psk_allocate_client_credentials: %s",
+                 gnutls_strerror (r));
+      goto err;
+    }
+    r = gnutls_psk_set_client_credentials (t->pskcred, username, &key,
+                                           GNUTLS_PSK_KEY_HEX);
+    if (r < 0) {
+      set_error (EINVAL, "%s: key for '%s': gnutls_psk_set_client_credentials: %s",
+                 h->tls_psk_file, username, gnutls_strerror (r));
+      goto err;
+    }
+  }
+  r = gnutls_priority_set_direct (t->session, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK",
+                                  NULL);
+  if (r < 0) {
+    set_error (EINVAL, "gnutls_priority_set_direct: %s", gnutls_strerror (r));
+    goto err;
+  }
+  r = gnutls_credentials_set (t->session, GNUTLS_CRD_PSK, t->pskcred);
+  if (r < 0) {
+    set_error (EINVAL, "gnutls_credentials_set: %s", gnutls_strerror (r));
+    goto err;
+  }
+  debug (h, "TLS: using the pre-shared key of '%s' from %s", username,
+         h->tls_psk_file);
+  free (line);
+  free (username);
+  return 0;
+
+ err:
+  free (line);
+  free (username);
+  return -1;
+}
+
+static bool
+is_dir (const char *path)
+{
+  struct stat st;
+  return stat (path, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+static bool
+is_file (const char *dir, const char *name, char *path, size_t size)
+{
+  struct stat st;
+  snprintf (path, size, "%s/%s", dir, name);
+  return stat (path, &st) == 0 && S_ISREG (st.st_mode);
+}
+
+/* The certificates directory: the one set by the caller, else the
+ * documented defaults.  NULL (and no error) when there is none.
+ * *dir_out is malloc'd.
+ */
+static int
+find_certificates_dir (struct nbd_handle *h, char **dir_out)
+{
+  const char *home;
+  char buf[4096];
+
+  *dir_out = NULL;
+  if (h->tls_certificates) {
+    if (!is_dir (h->tls_certificates)) {
+      set_error (ENOENT, "TLS certificates directory %s: not found or not a "
+                 "directory", h->tls_certificates);
+      return -1;
+    }
+    *dir_out = strdup (h->tls_certificates);
+    goto out;
+  }
+  if (geteuid () == 0) {
+    if (is_dir ("/etc/pki/libnbd"))
+      *dir_out = strdup ("/etc/pki/libnbd");
+    goto out;
+  }
+  home = getenv ("HOME");
+  if (!home || !*home)
+    return 0;
+  snprintf (buf, sizeof buf, "%s/.pki/libnbd", home);
+  if (is_dir (buf)) {
+    *dir_out = strdup (buf);
+    goto out;
+  }
+  snprintf (buf, sizeof buf, "%s/.config/pki/libnbd", home);
+  if (is_dir (buf))
+    *dir_out = strdup (buf);
+  else
+    return 0;
+ out:
+  if (h->tls_certificates && !*dir_out) {
+    set_error (errno, "strdup");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+set_up_x509 (struct nbd_handle *h, struct tls *t)
+{
+  char *dir = NULL;
+  char path[4096], keypath[4096];
+  bool have_ca = false;
+  int r;
+
+  r = gnutls_certificate_allocate_credentials (&t->xcred);
+  if (r < 0) {
+    set_error (ENOMEM, "gnutls_certificate_allocate_credentials: %s",
+               gnutls_strerror (r));
+    return -1;
+  }
+  if (find_certificates_dir (h, &dir) == -1)
+    return -1;
+
+  if (dir) {
+    debug (h, "TLS: certificates directory %s", dir);
+    if (is_file (dir, "ca-cert.pem", path, sizeof path)) {
+      r = gnutls_certificate_set_x509_trust_file (t->xcred, path, GNUTLS_X509_FMT_PEM);
+      if (r < 0) {
+        set_error (EINVAL, "%s: %s", path, gnutls_strerror (r));
+        goto err;
+      }
+      have_ca = true;
+    }
+    if (is_file (dir, "ca-crl.pem", path, sizeof path)) {
+      r = gnutls_certificate_set_x509_crl_file (t->xcred, path, GNUTLS_X509_FMT_PEM);
+      if (r < 0) {
+        set_error (EINVAL, "%s: %s", path, gnutls_strerror (r));
+        goto err;
+      }
+    }
+    if (is_file (dir, "client-cert.pem", path, sizeof path)
+        && is_file (dir, "client-key.pem", keypath, sizeof keypath)) {
+      r = gnutls_certificate_set_x509_key_file (t->xcred, path, keypath,
+                                                GNUTLS_X509_FMT_PEM);
+      if (r < 0) {
+        set_error (EINVAL, "%s, %s: %s", path, keypath, gnutls_strerror (r));
+        goto err;
+      }
+      debug (h, "TLS: using client certificate %s", path);
+    }
+  }
+  if (!have_ca) {
+    r = gnutls_certificate_set_x509_system_trust (t->xcred);
+    if (r < 0)
+      debug (h, "TLS: cannot load the system trusted CAs: %s", gnutls_strerror (r));
+  }
+
+  r = gnutls_set_default_priority (t->session);
+  if (r < 0) {
+    set_error (EINVAL, "gnutls_set_default_priority: %s", gnutls_strerror (r));
+    goto err;
+  }
+  r = gnutls_credentials_set (t->session, GNUTLS_CRD_CERTIFICATE, t->xcred);
+  if (r < 0) {
+    set_error (EINVAL, "gnutls_credentials_set: %s", gnutls_strerror (r));
+    goto err;
+  }
+
+  /* The name to check: tls_hostname if set, else the TCP host name; a
+   * Unix socket has none, so only the certificate chain is verified.
+   */
+  {
+    const char *host = h->tls_hostname ? h->tls_hostname : h->tls_connect_host;
+    if (host) {
+      unsigned char addr[16];
+      t->verify_host = strdup (host);
+      if (!t->verify_host) {
+        set_error (errno, "strdup");
+        goto err;
+      }
+      /* Server Name Indication, for DNS names only. */
+      if (inet_pton (AF_INET, host, addr) != 1 && inet_pton (AF_INET6, host, addr) != 1)
+        gnutls_server_name_set (t->session, GNUTLS_NAME_DNS, host, strlen (host));
+    }
+    if (h->tls_verify_peer) {
+      gnutls_session_set_verify_cert (t->session, t->verify_host, 0);
+      debug (h, "TLS: verifying the server certificate%s%s",
+             t->verify_host ? " for " : "", t->verify_host ? t->verify_host : "");
+    }
+    else
+      debug (h, "TLS: not verifying the server certificate");
+  }
+  free (dir);
+  return 0;
+
+ err:
+  free (dir);
+  return -1;
+}
+
+/* ---- Entry points ---- */
+
+int
+nbd_internal_tls_start (struct nbd_handle *h)
+{
+  struct tls *t;
+  int r;
+
+  if (h->tls_session) {
+    set_error (EINVAL, "TLS is already in use on this connection");
+    return -1;
+  }
+  t = calloc (1, sizeof *t);
+  if (!t) {
+    set_error (errno, "calloc");
+    return -1;
+  }
+  r = gnutls_init (&t->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK);
+  if (r < 0) {
+    set_error (ENOMEM, "gnutls_init: %s", gnutls_strerror (r));
+    free (t);
+    return -1;
+  }
+  if ((h->tls_psk_file ? set_up_psk (h, t) : set_up_x509 (h, t)) == -1) {
+    free_tls (t);
+    return -1;
+  }
+  gnutls_transport_set_ptr (t->session, h);
+  gnutls_transport_set_vec_push_function (t->session, tls_push);
+  gnutls_transport_set_pull_function (t->session, tls_pull);
+  gnutls_transport_set_pull_timeout_function (t->session, tls_pull_timeout);
+
+  /* From now on the TLS transport owns the socket (and frees the
+   * session when the socket is closed).
+   */
+  h->tls_session = t;
+  h->ops = &tls_ops;
+  h->tls_handshaking = true;
+  debug (h, "TLS: starting the handshake");
+  return 0;
+}
+
+int
+nbd_internal_tls_handshake (struct nbd_handle *h)
+{
+  struct tls *t = get_tls (h);
+  int r;
+
+  for (;;) {
+    r = gnutls_handshake (t->session);
+    if (r == GNUTLS_E_SUCCESS)
+      break;
+    if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+      return 0;
+    if (!gnutls_error_is_fatal (r)) {
+      debug (h, "gnutls_handshake: ignoring %s", gnutls_strerror (r));
+      continue;
+    }
+    if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+      gnutls_datum_t out = { NULL, 0 };
+      unsigned status = gnutls_session_get_verify_cert_status (t->session);
+      if (gnutls_certificate_verification_status_print
+          (status, gnutls_certificate_type_get (t->session), &out, 0) < 0)
+        out.data = NULL;
+      set_error (EPERM, "TLS handshake failed: the server certificate is not "
+                 "trusted: %s", out.data ? (char *) out.data : gnutls_strerror (r));
+      gnutls_free (out.data);
+    }
+    else
+      set_error (ECONNREFUSED, "TLS handshake failed: gnutls_handshake: %s",
+                 gnutls_strerror (r));
+    h->tls_handshaking = false;
+    return -1;
+  }
+
+  h->tls_handshaking = false;
+  h->tls_negotiated = true;
+  if (h->debug) {
+    char *desc = gnutls_session_get_desc (t->session);
+    debug (h, "TLS: handshake done: %s", desc ? desc : "");
+    gnutls_free (desc);
+  }
+  return 1;
+}
+
+unsigned
+nbd_internal_tls_direction (struct nbd_handle *h)
+{
+  struct tls *t = get_tls (h);
+
+  if (t && gnutls_record_get_direction (t->session) == 1)
+    return LIBNBD_AIO_DIRECTION_WRITE;
+  return LIBNBD_AIO_DIRECTION_READ;
+}
+
+#else /* !HAVE_GNUTLS */
+
+int
+nbd_internal_tls_start (struct nbd_handle *h)
+{
+  (void) h;
+  set_error (ENOTSUP, "libnbd was built without TLS support");
+  return -1;
+}
+
+int
+nbd_internal_tls_handshake (struct nbd_handle *h)
+{
+  h->tls_handshaking = false;
+  set_error (ENOTSUP, "libnbd was built without TLS support");
+  return -1;
+}
+
+unsigned
+nbd_internal_tls_direction (struct nbd_handle *h)
+{
+  (void) h;
+  return LIBNBD_AIO_DIRECTION_READ;
+}
+
+#endif /* !HAVE_GNUTLS */

@@ -1,0 +1,556 @@
+/* TLS against nbdkit: X.509 certificates (made here with certtool),
+ * pre-shared keys (psktool), the TLS settings, opt mode, nbds URIs and
+ * the non-blocking handshake driven by an external event loop.
+ *
+ * Skipped (77) when the library lacks TLS, nbdkit lacks TLS, or
+ * certtool/psktool are missing.
+ */
+#include <config.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <inttypes.h>
+#include <sys/socket.h>
+
+#include "common.h"
+#include "server.h"
+
+#define SIZE (8 * 1024 * 1024)
+
+static char certs[64];          /* CA, server and client certificates */
+static char cacerts[128];       /* only the CA certificate */
+static char pskfile[128];
+static char badpskfile[128];
+
+static int
+run (const char *fmt, ...)
+{
+  char cmd[2048];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (cmd, sizeof cmd, fmt, ap);
+  va_end (ap);
+  return system (cmd);
+}
+
+static void
+cleanup (void)
+{
+  if (certs[0])
+    run ("rm -rf '%s'", certs);
+}
+
+static bool
+have_prerequisites (void)
+{
+  struct nbd_handle *h = nbd_create ();
+  int tls;
+
+  CHECK_OR_EXIT (h != NULL, "%s", nbd_get_error ());
+  tls = nbd_supports_tls (h);
+  nbd_close (h);
+  if (tls != 1) {
+    fprintf (stderr, "libnbd built without TLS: skipped\n");
+    return false;
+  }
+  if (run ("command -v certtool >/dev/null && command -v psktool >/dev/null") != 0) {
+    fprintf (stderr, "certtool or psktool missing: skipped\n");
+    return false;
+  }
+  if (run ("nbdkit --dump-config 2>/dev/null | grep -q '^tls=yes'") != 0) {
+    fprintf (stderr, "nbdkit missing or without TLS: skipped\n");
+    return false;
+  }
+  return true;
+}
+
+static void
+write_file (const char *dir, const char *name, const char *text)
+{
+  char path[256];
+  FILE *fp;
+
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  fp = fopen (path, "w");
+  CHECK_OR_EXIT (fp != NULL, "%s: %s", path, strerror (errno));
+  fputs (text, fp);
+  fclose (fp);
+}
+
+static void
+make_credentials (void)
+{
+  strcpy (certs, "/tmp/libnbd-tls-XXXXXX");
+  CHECK_OR_EXIT (mkdtemp (certs) != NULL, "mkdtemp: %s", strerror (errno));
+  atexit (cleanup);
+
+  write_file (certs, "ca.info",
+              "cn = libnbd test CA\nca\ncert_signing_key\nexpiration_days = 30\n");
+  write_file (certs, "server.info",
+              "organization = libnbd test\ncn = localhost\ndns_name = localhost\n"
+              "ip_address = 127.0.0.1\ntls_www_server\nencryption_key\n"
+              "signing_key\nexpiration_days = 30\n");
+  write_file (certs, "client.info",
+              "organization = libnbd test\ncn = client\ntls_www_client\n"
+              "encryption_key\nsigning_key\nexpiration_days = 30\n");
+  CHECK_OR_EXIT (run ("(cd '%s' && "
+                      "certtool --generate-privkey --key-type=ecdsa --outfile ca-key.pem && "
+                      "certtool --generate-self-signed --load-privkey ca-key.pem "
+                      "  --template ca.info --outfile ca-cert.pem && "
+                      "certtool --generate-privkey --key-type=ecdsa --outfile server-key.pem && "
+                      "certtool --generate-certificate --load-ca-certificate ca-cert.pem "
+                      "  --load-ca-privkey ca-key.pem --load-privkey server-key.pem "
+                      "  --template server.info --outfile server-cert.pem && "
+                      "certtool --generate-privkey --key-type=ecdsa --outfile client-key.pem && "
+                      "certtool --generate-certificate --load-ca-certificate ca-cert.pem "
+                      "  --load-ca-privkey ca-key.pem --load-privkey client-key.pem "
+                      "  --template client.info --outfile client-cert.pem && "
+                      "mkdir cacerts && cp ca-cert.pem cacerts/ && "
+                      "psktool -u alice -p keys.psk && psktool -u alice -p bad.psk"
+                      ") >/dev/null 2>&1", certs) == 0,
+                 "generating certificates and keys failed");
+  snprintf (cacerts, sizeof cacerts, "%s/cacerts", certs);
+  snprintf (pskfile, sizeof pskfile, "%s/keys.psk", certs);
+  snprintf (badpskfile, sizeof badpskfile, "%s/bad.psk", certs);
+}
+
+/* nbdkit on a unix socket; extra arguments before the plugin. */
+static void
+start_nbdkit (struct server *s, const char *a1, const char *a2, const char *a3)
+{
+  const char *argv[16];
+  int n = 0;
+
+  argv[n++] = "nbdkit";
+  argv[n++] = "-f";
+  argv[n++] = "-U"; argv[n++] = "$SOCK";
+  argv[n++] = "-P"; argv[n++] = "$PID";
+  if (a1) argv[n++] = a1;
+  if (a2) argv[n++] = a2;
+  if (a3) argv[n++] = a3;
+  argv[n++] = "memory";
+  argv[n++] = "8M";
+  argv[n] = NULL;
+  CHECK_OR_EXIT (server_start (s, argv) == 0, "nbdkit did not start");
+}
+
+static struct nbd_handle *
+new_handle (int tls)
+{
+  struct nbd_handle *h = nbd_create ();
+  CHECK_OR_EXIT (h != NULL, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_set_tls (h, tls) == 0, "%s", nbd_get_error ());
+  return h;
+}
+
+/* Data written and read back over the connection. */
+static void
+check_io (struct nbd_handle *h)
+{
+  char wbuf[65536], rbuf[65536];
+
+  CHECK_OR_EXIT (nbd_get_size (h) == SIZE, "size %" PRIi64, nbd_get_size (h));
+  for (size_t i = 0; i < sizeof wbuf; i++)
+    wbuf[i] = (char) (i * 7 + 3);
+  CHECK_OR_EXIT (nbd_pwrite (h, wbuf, sizeof wbuf, 12345, 0) == 0, "%s", nbd_get_error ());
+  memset (rbuf, 0, sizeof rbuf);
+  CHECK_OR_EXIT (nbd_pread (h, rbuf, sizeof rbuf, 12345, 0) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (memcmp (wbuf, rbuf, sizeof rbuf) == 0, "data read back differs");
+}
+
+/* A large read, then many commands in flight at once. */
+static void
+check_bulk (struct nbd_handle *h)
+{
+  enum { N = 64, LEN = 65536 };
+  char *big = malloc (4 * 1024 * 1024);
+  char *wbufs = malloc ((size_t) N * LEN), *rbufs = malloc ((size_t) N * LEN);
+  int64_t wc[N], rc[N];
+
+  CHECK_OR_EXIT (big && wbufs && rbufs, "malloc");
+  /* 4 MiB each way: many TLS records, and sends that hit EAGAIN. */
+  for (size_t i = 0; i < 4 * 1024 * 1024; i++)
+    big[i] = (char) (i % 251);
+  CHECK_OR_EXIT (nbd_pwrite (h, big, 4 * 1024 * 1024, 4 * 1024 * 1024, 0) == 0,
+                 "%s", nbd_get_error ());
+  memset (big, 0, 4 * 1024 * 1024);
+  CHECK_OR_EXIT (nbd_pread (h, big, 4 * 1024 * 1024, 4 * 1024 * 1024, 0) == 0,
+                 "%s", nbd_get_error ());
+  for (size_t i = 0; i < 4 * 1024 * 1024; i++)
+    CHECK_OR_EXIT (big[i] == (char) (i % 251), "4 MiB read differs at %zu", i);
+
+  for (size_t i = 0; i < (size_t) N * LEN; i++)
+    wbufs[i] = (char) ((i >> 3) ^ (i * 13));
+  for (int i = 0; i < N; i++) {
+    wc[i] = nbd_aio_pwrite (h, wbufs + (size_t) i * LEN, LEN, (uint64_t) i * LEN,
+                            NBD_NULL_COMPLETION, 0);
+    CHECK_OR_EXIT (wc[i] > 0, "%s", nbd_get_error ());
+  }
+  for (int i = 0; i < N; i++)
+    while (nbd_aio_command_completed (h, (uint64_t) wc[i]) == 0)
+      CHECK_OR_EXIT (nbd_poll (h, -1) != -1, "%s", nbd_get_error ());
+  for (int i = 0; i < N; i++) {
+    rc[i] = nbd_aio_pread (h, rbufs + (size_t) i * LEN, LEN, (uint64_t) i * LEN,
+                           NBD_NULL_COMPLETION, 0);
+    CHECK_OR_EXIT (rc[i] > 0, "%s", nbd_get_error ());
+  }
+  CHECK_OR_EXIT (nbd_aio_in_flight (h) > 0, "nothing in flight");
+  while (nbd_aio_in_flight (h) > 0)
+    CHECK_OR_EXIT (nbd_poll (h, -1) != -1, "%s", nbd_get_error ());
+  for (int i = 0; i < N; i++)
+    CHECK_OR_EXIT (nbd_aio_command_completed (h, (uint64_t) rc[i]) == 1,
+                   "read %d: %s", i, nbd_get_error ());
+  CHECK_OR_EXIT (memcmp (wbufs, rbufs, (size_t) N * LEN) == 0,
+                 "aio data read back differs");
+  free (big);
+  free (wbufs);
+  free (rbufs);
+}
+
+static void
+close_cleanly (struct nbd_handle *h)
+{
+  CHECK_OR_EXIT (nbd_shutdown (h, 0) == 0, "%s", nbd_get_error ());
+  nbd_close (h);
+}
+
+static void
+expect_connect_fails (struct nbd_handle *h, const char *sock, const char *what)
+{
+  CHECK_OR_EXIT (nbd_connect_unix (h, sock) == -1, "%s: connect succeeded", what);
+  fprintf (stderr, "%s: failed as expected: %s (errno %d)\n",
+           what, nbd_get_error (), nbd_get_errno ());
+  CHECK_OR_EXIT (nbd_get_error () != NULL && nbd_get_errno () != 0,
+                 "%s: no error", what);
+  nbd_close (h);
+}
+
+static void
+test_x509 (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+  uint64_t sent, received;
+
+  start_nbdkit (&s, "--tls=require", "--tls-certificates", certs);
+
+  /* Certificates, verifying the CA chain (no host name on unix). */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  CHECK_OR_EXIT (nbd_set_tls_certificates (h, certs) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  check_io (h);
+  check_bulk (h);
+  sent = nbd_stats_bytes_sent (h);
+  received = nbd_stats_bytes_received (h);
+  /* Wire bytes: the TLS overhead comes on top of the payloads. */
+  CHECK_OR_EXIT (received > 8 * 1024 * 1024 + 65536, "received %" PRIu64, received);
+  CHECK_OR_EXIT (sent > 8 * 1024 * 1024 + 65536, "sent %" PRIu64, sent);
+  close_cleanly (h);
+
+  /* The right host name with verification. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, certs);
+  nbd_set_tls_hostname (h, "localhost");
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  check_io (h);
+  close_cleanly (h);
+
+  /* A wrong host name fails verification ... */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, certs);
+  nbd_set_tls_hostname (h, "wrong.example");
+  expect_connect_fails (h, s.sock, "wrong host name");
+
+  /* ... even in ALLOW mode: a failed TLS handshake is not a refusal. */
+  h = new_handle (LIBNBD_TLS_ALLOW);
+  nbd_set_tls_certificates (h, certs);
+  nbd_set_tls_hostname (h, "wrong.example");
+  expect_connect_fails (h, s.sock, "wrong host name, allow");
+
+  /* ... but is accepted without verification. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, certs);
+  nbd_set_tls_hostname (h, "wrong.example");
+  nbd_set_tls_verify_peer (h, false);
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  close_cleanly (h);
+
+  /* An untrusted server (only the system CAs) fails verification. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, "/nonexistent-dir");
+  expect_connect_fails (h, s.sock, "missing certificates directory");
+  {
+    char empty[128];
+    snprintf (empty, sizeof empty, "%s/empty", certs);
+    CHECK_OR_EXIT (run ("mkdir -p '%s'", empty) == 0, "mkdir");
+    h = new_handle (LIBNBD_TLS_REQUIRE);
+    nbd_set_tls_certificates (h, empty);
+    expect_connect_fails (h, s.sock, "untrusted CA");
+  }
+
+  /* ALLOW with credentials: TLS is used. */
+  h = new_handle (LIBNBD_TLS_ALLOW);
+  nbd_set_tls_certificates (h, certs);
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  close_cleanly (h);
+
+  /* DISABLE against a server requiring TLS: the server refuses. */
+  h = new_handle (LIBNBD_TLS_DISABLE);
+  expect_connect_fails (h, s.sock, "TLS disabled, server requires it");
+
+  /* nbds+unix URI. */
+  {
+    char uri[512];
+    h = nbd_create ();
+    CHECK_OR_EXIT (h != NULL, "%s", nbd_get_error ());
+    snprintf (uri, sizeof uri, "nbds+unix:///?socket=%s&tls-certificates=%s",
+              s.sock, certs);
+    CHECK_OR_EXIT (nbd_connect_uri (h, uri) == -1, "URI with a local file accepted");
+    nbd_close (h);
+    h = nbd_create ();
+    nbd_set_uri_allow_local_file (h, true);
+    CHECK_OR_EXIT (nbd_connect_uri (h, uri) == 0, "%s", nbd_get_error ());
+    CHECK_OR_EXIT (nbd_get_tls (h) == LIBNBD_TLS_REQUIRE, "tls setting");
+    CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+    {
+      char *u = nbd_get_uri (h);
+      CHECK_OR_EXIT (u && strncmp (u, "nbds+unix://", 12) == 0, "nbd_get_uri: %s",
+                     u ? u : nbd_get_error ());
+      free (u);
+    }
+    check_io (h);
+    close_cleanly (h);
+  }
+
+  /* The handshake driven by the caller's own event loop. */
+  {
+    int fd, n = 0;
+    bool saw_write = false;
+    h = new_handle (LIBNBD_TLS_REQUIRE);
+    nbd_set_tls_certificates (h, certs);
+    CHECK_OR_EXIT (nbd_aio_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+    while (nbd_aio_is_connecting (h)) {
+      unsigned dir = nbd_aio_get_direction (h);
+      struct pollfd p;
+      fd = nbd_aio_get_fd (h);
+      CHECK_OR_EXIT (fd >= 0 && dir != 0, "fd %d dir %u", fd, dir);
+      if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+        saw_write = true;
+      p.fd = fd;
+      p.events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0)
+        | ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
+      p.revents = 0;
+      CHECK_OR_EXIT (poll (&p, 1, 10000) == 1, "poll timed out (dir %u)", dir);
+      if (p.revents & (POLLIN | POLLHUP | POLLERR))
+        CHECK_OR_EXIT (nbd_aio_notify_read (h) == 0, "%s", nbd_get_error ());
+      else if (p.revents & POLLOUT)
+        CHECK_OR_EXIT (nbd_aio_notify_write (h) == 0, "%s", nbd_get_error ());
+      n++;
+    }
+    (void) saw_write;
+    CHECK_OR_EXIT (nbd_aio_is_ready (h), "not ready: %s", nbd_connection_state (h));
+    CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+    fprintf (stderr, "event loop handshake: %d polls\n", n);
+    check_io (h);
+    close_cleanly (h);
+  }
+
+  /* Opt mode: automatic STARTTLS happens before the handover. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, certs);
+  nbd_set_opt_mode (h, true);
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_aio_is_negotiating (h), "not negotiating");
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  CHECK_OR_EXIT (nbd_opt_go (h) == 0, "%s", nbd_get_error ());
+  check_io (h);
+  close_cleanly (h);
+
+  /* Opt mode: STARTTLS requested by hand. */
+  h = new_handle (LIBNBD_TLS_DISABLE);
+  nbd_set_tls_certificates (h, certs);
+  nbd_set_opt_mode (h, true);
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 0, "TLS negotiated early");
+  CHECK_OR_EXIT (nbd_opt_starttls (h) == 1, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  CHECK_OR_EXIT (nbd_opt_go (h) == 0, "%s", nbd_get_error ());
+  check_io (h);
+  close_cleanly (h);
+
+  server_stop (&s);
+}
+
+/* The server checks the client's certificate. */
+static void
+test_client_cert (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+
+  {
+    const char *argv[] = { "nbdkit", "-f", "-U", "$SOCK", "-P", "$PID",
+                           "--tls=require", "--tls-verify-peer",
+                           "--tls-certificates", certs, "memory", "8M", NULL };
+    CHECK_OR_EXIT (server_start (&s, argv) == 0, "nbdkit did not start");
+  }
+
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, certs);
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  check_io (h);
+  close_cleanly (h);
+
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, cacerts);
+  expect_connect_fails (h, s.sock, "no client certificate");
+
+  server_stop (&s);
+}
+
+static void
+test_tcp (void)
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  socklen_t len = sizeof sin;
+  char port[16], pidfile[128];
+  pid_t pid;
+  int fd;
+  struct nbd_handle *h;
+
+  /* A free port (there is a small race with other programs). */
+  fd = socket (AF_INET, SOCK_STREAM, 0);
+  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  CHECK_OR_EXIT (bind (fd, (struct sockaddr *) &sin, sizeof sin) == 0, "bind");
+  CHECK_OR_EXIT (getsockname (fd, (struct sockaddr *) &sin, &len) == 0, "getsockname");
+  close (fd);
+  snprintf (port, sizeof port, "%d", ntohs (sin.sin_port));
+  snprintf (pidfile, sizeof pidfile, "%s/tcp.pid", certs);
+
+  pid = fork ();
+  CHECK_OR_EXIT (pid >= 0, "fork");
+  if (pid == 0) {
+    execlp ("nbdkit", "nbdkit", "-f", "-i", "127.0.0.1", "-p", port, "-P", pidfile,
+            "--tls=require", "--tls-certificates", certs, "memory", "8M", NULL);
+    _exit (127);
+  }
+  for (int i = 0; i < 1000 && access (pidfile, F_OK) != 0; i++)
+    usleep (10000);
+  CHECK_OR_EXIT (access (pidfile, F_OK) == 0, "nbdkit on TCP did not start");
+
+  /* The host name given to connect_tcp is checked. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, certs);
+  CHECK_OR_EXIT (nbd_connect_tcp (h, "localhost", port) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  check_io (h);
+  close_cleanly (h);
+
+  /* The IP address is in the certificate too. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, certs);
+  CHECK_OR_EXIT (nbd_connect_tcp (h, "127.0.0.1", port) == 0, "%s", nbd_get_error ());
+  close_cleanly (h);
+
+  /* tls_hostname overrides it. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, certs);
+  nbd_set_tls_hostname (h, "wrong.example");
+  CHECK_OR_EXIT (nbd_connect_tcp (h, "localhost", port) == -1, "wrong name accepted");
+  fprintf (stderr, "TCP wrong host name: %s\n", nbd_get_error ());
+  nbd_close (h);
+
+  kill (pid, SIGTERM);
+  waitpid (pid, NULL, 0);
+}
+
+static void
+test_psk (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+
+  start_nbdkit (&s, "--tls=require", "--tls-psk", pskfile);
+
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_psk_file (h, pskfile);
+  nbd_set_tls_username (h, "alice");
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  check_io (h);
+  check_bulk (h);
+  close_cleanly (h);
+
+  /* The wrong key. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_psk_file (h, badpskfile);
+  nbd_set_tls_username (h, "alice");
+  expect_connect_fails (h, s.sock, "wrong PSK");
+
+  /* A user not in the file. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_psk_file (h, pskfile);
+  nbd_set_tls_username (h, "bob");
+  expect_connect_fails (h, s.sock, "unknown PSK user");
+
+  server_stop (&s);
+}
+
+static void
+test_plain_server (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+
+  start_nbdkit (&s, NULL, NULL, NULL);
+
+  /* ALLOW falls back to plaintext when the server refuses STARTTLS. */
+  h = new_handle (LIBNBD_TLS_ALLOW);
+  nbd_set_tls_certificates (h, certs);
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 0, "TLS negotiated?");
+  check_io (h);
+  close_cleanly (h);
+
+  /* REQUIRE does not. */
+  h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_certificates (h, certs);
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == -1, "connected without TLS");
+  EXPECT_ERROR_OR_EXIT (ENOTSUP, "nbd_connect_unix", "TLS");
+  nbd_close (h);
+
+  /* opt_starttls: the server declines. */
+  h = new_handle (LIBNBD_TLS_DISABLE);
+  nbd_set_opt_mode (h, true);
+  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_opt_starttls (h) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 0, "TLS negotiated?");
+  CHECK_OR_EXIT (nbd_opt_go (h) == 0, "%s", nbd_get_error ());
+  check_io (h);
+  close_cleanly (h);
+
+  server_stop (&s);
+}
+
+int
+main (void)
+{
+  if (!have_prerequisites ())
+    exit (77);
+  make_credentials ();
+  test_x509 ();
+  test_client_cert ();
+  test_tcp ();
+  test_psk ();
+  test_plain_server ();
+  printf ("test-tls: OK\n");
+  exit (EXIT_SUCCESS);
+}
