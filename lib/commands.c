@@ -82,6 +82,43 @@ table_remove (struct nbd_handle *h, struct command *cmd)
 
 /* ---- Completion ---- */
 
+static int
+cmp_range (const void *a, const void *b)
+{
+  const struct range *ra = a, *rb = b;
+  return ra->lo < rb->lo ? -1 : ra->lo > rb->lo;
+}
+
+/* nbd_set_pread_initialize promises that a read never leaves stale bytes
+ * in the caller's buffer.  Rather than clearing every buffer before every
+ * read, clear only what the server did not fill, once the read is over:
+ * a successful read costs nothing.
+ */
+static void
+zero_uncovered (struct command *cmd)
+{
+  char *buf = cmd->data;
+  uint64_t pos = cmd->offset, end = cmd->offset + cmd->count;
+
+  if (cmd->covered_total == 0) {
+    memset (buf, 0, cmd->count);
+    return;
+  }
+  if (cmd->nr_ranges == 0) {
+    memset (buf, 0, cmd->covered_lo - cmd->offset);
+    memset (buf + (cmd->covered_hi - cmd->offset), 0, end - cmd->covered_hi);
+    return;
+  }
+  qsort (cmd->ranges, cmd->nr_ranges, sizeof cmd->ranges[0], cmp_range);
+  for (size_t i = 0; i < cmd->nr_ranges; i++) {
+    if (cmd->ranges[i].lo > pos)
+      memset (buf + (pos - cmd->offset), 0, cmd->ranges[i].lo - pos);
+    pos = cmd->ranges[i].hi;
+  }
+  if (end > pos)
+    memset (buf + (pos - cmd->offset), 0, end - pos);
+}
+
 /* The reply is complete: run the completion callback, then either retire
  * the command (the callback returned 1) or keep it for
  * nbd_aio_command_completed.
@@ -94,6 +131,8 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
   table_remove (h, cmd);
   h->nr_in_flight--;
   cmd->done = true;
+  if (cmd->zero_uncovered && (cmd->error || cmd->covered_total != cmd->count))
+    zero_uncovered (cmd);
   if (cmd->completion.callback) {
     int err = cmd->error;
     retire = cmd->completion.callback (cmd->completion.user_data, &err);
@@ -118,6 +157,11 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
 void
 nbd_internal_abort_commands (struct nbd_handle *h, int errnum)
 {
+  /* A read payload cut off half way: none of it can be trusted. */
+  if (h->rx_cmd) {
+    h->rx_cmd->covered_total = 0;
+    h->rx_cmd->nr_ranges = 0;
+  }
   for (size_t b = 0; b < TABLE_SIZE; b++)
     while (h->cmd_table[b]) {
       struct command *cmd = h->cmd_table[b];
@@ -338,8 +382,7 @@ nbd_unlocked_aio_pread (struct nbd_handle *h, void *buf, size_t count,
   if (!cmd)
     return -1;
   cmd->data = buf;
-  if (h->pread_initialize)
-    memset (buf, 0, count);
+  cmd->zero_uncovered = h->pread_initialize;
   return issue (h, cmd);
 }
 
@@ -359,8 +402,7 @@ nbd_unlocked_aio_pread_structured (struct nbd_handle *h, void *buf, size_t count
     return -1;
   cmd->data = buf;
   TAKE_CLOSURE (cmd->chunk, chunk);
-  if (h->pread_initialize)
-    memset (buf, 0, count);
+  cmd->zero_uncovered = h->pread_initialize;
   return issue (h, cmd);
 }
 
