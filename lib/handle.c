@@ -105,6 +105,8 @@ nbd_close (struct nbd_handle *h)
   free (h->request_meta_contexts.ptr);
   nbd_internal_clear_meta_contexts (h);
   free (h->rbuf);
+  free (h->scratch_ext);
+  free (h->scratch_pairs);
   pthread_mutex_destroy (&h->lock);
   free (h);
 }

@@ -203,6 +203,12 @@ struct nbd_handle {
 
   bool disconnect_requested;    /* NBD_CMD_DISC queued */
 
+  /* Block status decoding, reused from reply to reply. */
+  nbd_extent *scratch_ext;
+  size_t scratch_ext_cap;
+  uint32_t *scratch_pairs;
+  size_t scratch_pairs_cap;
+
   /* Statistics. */
   uint64_t bytes_sent, bytes_received, chunks_sent, chunks_received;
 

@@ -133,6 +133,20 @@ context_name (struct nbd_handle *h, uint32_t id)
   return NULL;
 }
 
+/* Make room for n elements in a scratch array kept in the handle. */
+static void *
+scratch (void **array, size_t *cap, size_t n, size_t elem)
+{
+  if (n > *cap) {
+    void *p = realloc (*array, n * elem);
+    if (!p)
+      return NULL;
+    *array = p;
+    *cap = n;
+  }
+  return *array;
+}
+
 static void
 deliver_extents (struct nbd_handle *h, struct command *cmd, const char *name,
                  nbd_extent *ext, size_t n)
@@ -150,7 +164,8 @@ deliver_extents (struct nbd_handle *h, struct command *cmd, const char *name,
      * does not fit is cut short (and ends the list), flags that do not
      * fit cannot be expressed at all.
      */
-    uint32_t *pairs = malloc (2 * n * sizeof *pairs);
+    uint32_t *pairs = scratch ((void **) &h->scratch_pairs, &h->scratch_pairs_cap,
+                               2 * n, sizeof *pairs);
     size_t m = 0;
     if (!pairs) {
       set_cmd_error (cmd, ENOMEM);
@@ -159,7 +174,6 @@ deliver_extents (struct nbd_handle *h, struct command *cmd, const char *name,
     for (size_t i = 0; i < n; i++) {
       uint64_t len = ext[i].length;
       if (ext[i].flags > UINT32_MAX) {
-        free (pairs);
         set_cmd_error (cmd, EOVERFLOW);
         return;
       }
@@ -178,9 +192,7 @@ deliver_extents (struct nbd_handle *h, struct command *cmd, const char *name,
     if (cmd->extent.callback (cmd->extent.user_data, name, cmd->offset, pairs, 2 * m,
                               &err) == -1)
       set_cmd_error (cmd, err ? err : EPROTO);
-    free (pairs);
   }
-  (void) h;
 }
 
 static int
@@ -214,7 +226,7 @@ block_status_chunk (struct nbd_handle *h, struct command *cmd, uint16_t type,
     set_cmd_error (cmd, EPROTO);
     return 0;
   }
-  ext = malloc (n * sizeof *ext);
+  ext = scratch ((void **) &h->scratch_ext, &h->scratch_ext_cap, n, sizeof *ext);
   if (!ext) {
     set_cmd_error (cmd, ENOMEM);
     return 0;
@@ -230,7 +242,6 @@ block_status_chunk (struct nbd_handle *h, struct command *cmd, uint16_t type,
     }
   }
   deliver_extents (h, cmd, name, ext, n);
-  free (ext);
   return 0;
 }
 
