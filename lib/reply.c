@@ -480,6 +480,7 @@ int
 nbd_internal_receive (struct nbd_handle *h)
 {
   int result = 0;
+  bool drained = false;
 
   if (!h->rbuf) {
     h->rbuf = malloc (RBUF_SIZE);
@@ -515,6 +516,7 @@ nbd_internal_receive (struct nbd_handle *h)
       if (h->rx_need >= DIRECT_THRESHOLD) {
         r = h->ops->recv (h, h->rx_dst, h->rx_need);
         if (r > 0) {
+          drained = (uint64_t) r < h->rx_need && !h->ops->pending (h);
           h->rx_dst += r;
           h->rx_need -= (uint64_t) r;
           if (h->rx_need == 0)
@@ -543,38 +545,16 @@ nbd_internal_receive (struct nbd_handle *h)
     }
     if (h->nr_in_flight == 0 && !h->disconnect_requested && h->rbuf_start == h->rbuf_end)
       break;                    /* nothing is expected */
+    if (drained)
+      break;
     r = h->ops->recv (h, h->rbuf + h->rbuf_end, h->rbuf_cap - h->rbuf_end);
     if (r > 0) {
       size_t asked = h->rbuf_cap - h->rbuf_end;
       h->rbuf_end += (size_t) r;
-      /* A short read means the socket is drained: decode, then stop
-       * rather than pay for a recv that would say EAGAIN.
+      /* A short read means the socket is drained: decode what came,
+       * then stop rather than pay for a recv that would say EAGAIN.
        */
-      if ((size_t) r < asked && !h->ops->pending (h)) {
-        while (h->state == STATE_TRANSMISSION) {
-          int d;
-          if (h->rx_cmd) {
-            size_t avail = h->rbuf_end - h->rbuf_start;
-            size_t n = avail < h->rx_need ? avail : (size_t) h->rx_need;
-            memcpy (h->rx_dst, h->rbuf + h->rbuf_start, n);
-            h->rx_dst += n;
-            h->rx_need -= n;
-            h->rbuf_start += n;
-            if (h->rx_need)
-              break;
-            payload_finished (h);
-            continue;
-          }
-          d = decode_one (h);
-          if (d == -1) {
-            result = -1;
-            break;
-          }
-          if (d == 0)
-            break;
-        }
-        break;
-      }
+      drained = (size_t) r < asked && !h->ops->pending (h);
       continue;
     }
   recv_result:
