@@ -11,6 +11,22 @@
 #define CF_FAST_ZERO   0x10u
 #define CF_PAYLOAD_LEN 0x20u
 
+/* The facts shared by every data-path command, given the O_FLAGS
+ * subset it accepts: the blocking form returns 0/-1, the nbd_aio_*
+ * form takes an optional completion closure and returns a cookie.
+ */
+#define SYNC_CMD(subset) \
+  .optargs = { O_FLAGS ("flags", "cmd_flags", subset) }, \
+  .ret = RET_ERR, \
+  .permitted = ST_CONNECTED
+
+#define AIO_CMD(subset) \
+  .optargs = { O_CLOSURE ("completion"), \
+               O_FLAGS ("flags", "cmd_flags", subset) }, \
+  .ret = RET_COOKIE, \
+  .permitted = ST_CONNECTED, \
+  .is_async = true
+
 /* Paragraphs shared by several descriptions. */
 
 #define STRICT_NOTE \
@@ -95,14 +111,26 @@
   "answer for some context may leave it out, and a misbehaving server " \
   "may cause extra calls, so always check C<metacontext>."
 
+/* The closing paragraphs of most blocking commands. */
+#define SYNC_CMD_NOTES \
+  STRICT_NOTE "\n\n" SERVER_ERROR_NOTE "\n\n" SYNC_NOTE
+
+#define REQ_ONE_NOTE \
+  "C<flags> may be 0 or C<LIBNBD_CMD_FLAG_REQ_ONE>, asking for a " \
+  "single extent per context, no longer than C<count>; libnbd does not " \
+  "check that the server complied."
+
+#define BS_STRICT_COMMANDS_NOTE \
+  "With C<LIBNBD_STRICT_COMMANDS>, the request fails with C<ENOTSUP> " \
+  "when structured replies were not negotiated or no metadata context " \
+  "was negotiated."
+
 const struct call api_command_calls[] = {
   /* --- synchronous commands --------------------------------------- */
   {
     .name = "pread",
     .args = { A_BYTES_OUT ("buf", "count"), A_UINT64 ("offset") },
-    .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (NO_FLAGS),
     .version = "1.0",
     .summary = "read from the NBD server",
     .description =
@@ -121,9 +149,7 @@ const struct call api_command_calls[] = {
       "C<LIBNBD_STRICT_BOUNDS> a range extending past the end of the "
       "export is refused with C<EINVAL> before being sent.\n\n"
       PREAD_INIT_NOTE "\n\n"
-      STRICT_NOTE "\n\n"
-      SERVER_ERROR_NOTE "\n\n"
-      SYNC_NOTE,
+      SYNC_CMD_NOTES,
     .see_also = "nbd_aio_pread(3) nbd_pread_structured(3) nbd_get_size(3) "
       "nbd_get_block_size(3) nbd_set_pread_initialize(3) "
       "nbd_get_pread_initialize(3) nbd_set_strict_mode(3) libnbd(3)",
@@ -132,9 +158,7 @@ const struct call api_command_calls[] = {
     .name = "pread_structured",
     .args = { A_BYTES_OUT ("buf", "count"), A_UINT64 ("offset"),
               A_CLOSURE ("chunk") },
-    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_DF) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (CF_DF),
     .version = "1.0",
     .summary = "read from the NBD server",
     .description =
@@ -183,9 +207,7 @@ const struct call api_command_calls[] = {
   {
     .name = "pwrite",
     .args = { A_BYTES_IN ("buf", "count"), A_UINT64 ("offset") },
-    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_FUA) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (CF_FUA),
     .version = "1.0",
     .summary = "write to the NBD server",
     .description =
@@ -206,9 +228,7 @@ const struct call api_command_calls[] = {
       "C<LIBNBD_STRICT_PAYLOAD> the request is also limited by the "
       "maximum payload size the server advertised (see "
       "L<nbd_get_block_size(3)>).\n\n"
-      STRICT_NOTE "\n\n"
-      SERVER_ERROR_NOTE "\n\n"
-      SYNC_NOTE,
+      SYNC_CMD_NOTES,
     .see_also = "nbd_aio_pwrite(3) nbd_can_fua(3) nbd_is_read_only(3) "
       "nbd_flush(3) nbd_zero(3) nbd_get_block_size(3) "
       "nbd_set_strict_mode(3) libnbd(3)",
@@ -216,9 +236,7 @@ const struct call api_command_calls[] = {
   {
     .name = "flush",
     .args = { { ARG_END } },
-    .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (NO_FLAGS),
     .version = "1.0",
     .summary = "send flush command to the NBD server",
     .description =
@@ -241,9 +259,7 @@ const struct call api_command_calls[] = {
   {
     .name = "trim",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
-    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_FUA) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (CF_FUA),
     .version = "1.0",
     .summary = "send trim command to the NBD server",
     .description =
@@ -264,9 +280,7 @@ const struct call api_command_calls[] = {
       "L<nbd_get_extended_headers_negotiated(3)>), C<count> must fit in "
       "32 bits, otherwise the call fails with C<ERANGE>; servers may also "
       "impose smaller limits of their own.\n\n"
-      STRICT_NOTE "\n\n"
-      SERVER_ERROR_NOTE "\n\n"
-      SYNC_NOTE,
+      SYNC_CMD_NOTES,
     .see_also = "nbd_aio_trim(3) nbd_can_trim(3) nbd_zero(3) "
       "nbd_can_fua(3) nbd_is_read_only(3) nbd_get_block_size(3) "
       "nbd_set_strict_mode(3) libnbd(3)",
@@ -274,9 +288,7 @@ const struct call api_command_calls[] = {
   {
     .name = "cache",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
-    .optargs = { O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (NO_FLAGS),
     .version = "1.0",
     .summary = "send cache (prefetch) command to the NBD server",
     .description =
@@ -290,19 +302,14 @@ const struct call api_command_calls[] = {
       "a range extending past the end of the export fails with "
       "C<EINVAL>. Unless extended headers were negotiated, C<count> must "
       "fit in 32 bits (C<ERANGE>).\n\n"
-      STRICT_NOTE "\n\n"
-      SERVER_ERROR_NOTE "\n\n"
-      SYNC_NOTE,
+      SYNC_CMD_NOTES,
     .see_also = "nbd_aio_cache(3) nbd_can_cache(3) nbd_pread(3) "
       "nbd_get_block_size(3) nbd_set_strict_mode(3) libnbd(3)",
   },
   {
     .name = "zero",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
-    .optargs = { O_FLAGS ("flags", "cmd_flags",
-                          CF_FUA | CF_NO_HOLE | CF_FAST_ZERO) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (CF_FUA | CF_NO_HOLE | CF_FAST_ZERO),
     .version = "1.0",
     .summary = "send write zeroes command to the NBD server",
     .description =
@@ -329,9 +336,7 @@ const struct call api_command_calls[] = {
       "Unless extended headers were negotiated, C<count> must fit in "
       "32 bits (C<ERANGE>); some servers accept large zero requests only "
       "together with C<LIBNBD_CMD_FLAG_FAST_ZERO>.\n\n"
-      STRICT_NOTE "\n\n"
-      SERVER_ERROR_NOTE "\n\n"
-      SYNC_NOTE,
+      SYNC_CMD_NOTES,
     .see_also = "nbd_aio_zero(3) nbd_can_zero(3) nbd_can_fast_zero(3) "
       "nbd_can_fua(3) nbd_trim(3) nbd_is_read_only(3) "
       "nbd_set_strict_mode(3) libnbd(3)",
@@ -340,9 +345,7 @@ const struct call api_command_calls[] = {
     .name = "block_status",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_CLOSURE ("extent") },
-    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (CF_REQ_ONE),
     .version = "1.0",
     .summary = "send block status command to the NBD server",
     .description =
@@ -370,18 +373,12 @@ const struct call api_command_calls[] = {
       "32 bits can express; libnbd then shortens them to fit, so "
       "L<nbd_block_status_64(3)> is preferable.\n\n"
       ERROR_CB_NOTE "\n\n"
-      "C<flags> may be 0 or C<LIBNBD_CMD_FLAG_REQ_ONE>, asking for a "
-      "single extent per context, no longer than C<count>; libnbd does not "
-      "check that the server complied.\n\n"
-      "With C<LIBNBD_STRICT_COMMANDS>, the request fails with C<ENOTSUP> "
-      "when structured replies were not negotiated or no metadata context "
-      "was negotiated. With C<LIBNBD_STRICT_BOUNDS>, a range starting or "
-      "extending past the end of the export fails with C<EINVAL>. Unless "
-      "extended headers were negotiated, C<count> must fit in 32 bits "
-      "(C<ERANGE>).\n\n"
-      STRICT_NOTE "\n\n"
-      SERVER_ERROR_NOTE "\n\n"
-      SYNC_NOTE,
+      REQ_ONE_NOTE "\n\n"
+      BS_STRICT_COMMANDS_NOTE " With C<LIBNBD_STRICT_BOUNDS>, a range "
+      "starting or extending past the end of the export fails with "
+      "C<EINVAL>. Unless extended headers were negotiated, C<count> must "
+      "fit in 32 bits (C<ERANGE>).\n\n"
+      SYNC_CMD_NOTES,
     .see_also = "nbd_aio_block_status(3) nbd_block_status_64(3) "
       "nbd_add_meta_context(3) nbd_can_meta_context(3) "
       "nbd_get_structured_replies_negotiated(3) nbd_set_strict_mode(3) "
@@ -391,9 +388,7 @@ const struct call api_command_calls[] = {
     .name = "block_status_64",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_CLOSURE ("extent64") },
-    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (CF_REQ_ONE),
     .version = "1.18",
     .summary = "send block status command, with 64-bit callback",
     .description =
@@ -408,18 +403,13 @@ const struct call api_command_calls[] = {
       "the requested range.\n\n"
       BS_64_EXTENTS_NOTE "\n\n"
       ERROR_CB_NOTE "\n\n"
-      "C<flags> may be 0 or C<LIBNBD_CMD_FLAG_REQ_ONE>, asking for a "
-      "single extent per context, no longer than C<count>; libnbd does not "
-      "check that the server complied.\n\n"
-      "With C<LIBNBD_STRICT_COMMANDS>, the request fails with C<ENOTSUP> "
-      "when structured replies were not negotiated or no metadata context "
-      "was negotiated. With C<LIBNBD_STRICT_BOUNDS>, a range past the end "
-      "of the export fails with C<EINVAL>. A C<count> of 4 GiB or more "
-      "is only possible when L<nbd_get_extended_headers_negotiated(3)> "
-      "is true (otherwise C<ERANGE>).\n\n"
-      STRICT_NOTE "\n\n"
-      SERVER_ERROR_NOTE "\n\n"
-      SYNC_NOTE,
+      REQ_ONE_NOTE "\n\n"
+      BS_STRICT_COMMANDS_NOTE " With C<LIBNBD_STRICT_BOUNDS>, a range "
+      "past the end of the export fails with C<EINVAL>. A C<count> of "
+      "4 GiB or more is only possible when "
+      "L<nbd_get_extended_headers_negotiated(3)> is true (otherwise "
+      "C<ERANGE>).\n\n"
+      SYNC_CMD_NOTES,
     .see_also = "nbd_aio_block_status_64(3) nbd_block_status(3) "
       "nbd_block_status_filter(3) nbd_add_meta_context(3) "
       "nbd_can_meta_context(3) nbd_get_extended_headers_negotiated(3) "
@@ -429,9 +419,7 @@ const struct call api_command_calls[] = {
     .name = "block_status_filter",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_STRING_LIST ("contexts"), A_CLOSURE ("extent64") },
-    .optargs = { O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE | CF_PAYLOAD_LEN) },
-    .ret = RET_ERR,
-    .permitted = ST_CONNECTED,
+    SYNC_CMD (CF_REQ_ONE | CF_PAYLOAD_LEN),
     .version = "1.18",
     .summary = "send filtered block status command, with 64-bit callback",
     .description =
@@ -458,9 +446,7 @@ const struct call api_command_calls[] = {
       "L<nbd_set_strict_mode(3)>) libnbd ignores whether the caller "
       "passed it and puts the correct value on the wire itself; with that "
       "bit cleared, the caller's flags are used as given.\n\n"
-      STRICT_NOTE "\n\n"
-      SERVER_ERROR_NOTE "\n\n"
-      SYNC_NOTE,
+      SYNC_CMD_NOTES,
     .see_also = "nbd_aio_block_status_filter(3) nbd_block_status_64(3) "
       "nbd_can_block_status_payload(3) nbd_can_meta_context(3) "
       "nbd_add_meta_context(3) nbd_get_extended_headers_negotiated(3) "
@@ -471,10 +457,7 @@ const struct call api_command_calls[] = {
   {
     .name = "aio_pread",
     .args = { A_BYTES_POUT ("buf", "count"), A_UINT64 ("offset") },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (NO_FLAGS),
     .version = "1.0",
     .summary = "read from the NBD server",
     .description =
@@ -491,16 +474,12 @@ const struct call api_command_calls[] = {
     .see_also = "nbd_pread(3) nbd_aio_pread_structured(3) "
       "nbd_aio_command_completed(3) nbd_set_pread_initialize(3) "
       "nbd_poll(3) nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   {
     .name = "aio_pread_structured",
     .args = { A_BYTES_POUT ("buf", "count"), A_UINT64 ("offset"),
               A_CLOSURE ("chunk") },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags", CF_DF) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (CF_DF),
     .version = "1.0",
     .summary = "read from the NBD server",
     .description =
@@ -517,15 +496,11 @@ const struct call api_command_calls[] = {
     .see_also = "nbd_pread_structured(3) nbd_aio_pread(3) nbd_can_df(3) "
       "nbd_aio_command_completed(3) nbd_set_pread_initialize(3) "
       "nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   {
     .name = "aio_pwrite",
     .args = { A_BYTES_PIN ("buf", "count"), A_UINT64 ("offset") },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags", CF_FUA) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (CF_FUA),
     .version = "1.0",
     .summary = "write to the NBD server",
     .description =
@@ -541,15 +516,11 @@ const struct call api_command_calls[] = {
     .see_also = "nbd_pwrite(3) nbd_aio_flush(3) nbd_can_fua(3) "
       "nbd_is_read_only(3) nbd_aio_command_completed(3) "
       "nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   {
     .name = "aio_flush",
     .args = { { ARG_END } },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (NO_FLAGS),
     .version = "1.0",
     .summary = "send flush command to the NBD server",
     .description =
@@ -561,15 +532,11 @@ const struct call api_command_calls[] = {
       ASYNC_NOTE,
     .see_also = "nbd_flush(3) nbd_can_flush(3) nbd_aio_pwrite(3) "
       "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   {
     .name = "aio_trim",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags", CF_FUA) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (CF_FUA),
     .version = "1.0",
     .summary = "send trim command to the NBD server",
     .description =
@@ -579,15 +546,11 @@ const struct call api_command_calls[] = {
       ASYNC_NOTE,
     .see_also = "nbd_trim(3) nbd_can_trim(3) nbd_aio_zero(3) "
       "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   {
     .name = "aio_cache",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags", NO_FLAGS) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (NO_FLAGS),
     .version = "1.0",
     .summary = "send cache (prefetch) command to the NBD server",
     .description =
@@ -597,16 +560,11 @@ const struct call api_command_calls[] = {
       ASYNC_NOTE,
     .see_also = "nbd_cache(3) nbd_can_cache(3) nbd_aio_pread(3) "
       "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   {
     .name = "aio_zero",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset") },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags",
-                          CF_FUA | CF_NO_HOLE | CF_FAST_ZERO) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (CF_FUA | CF_NO_HOLE | CF_FAST_ZERO),
     .version = "1.0",
     .summary = "send write zeroes command to the NBD server",
     .description =
@@ -618,16 +576,12 @@ const struct call api_command_calls[] = {
     .see_also = "nbd_zero(3) nbd_can_zero(3) nbd_can_fast_zero(3) "
       "nbd_aio_trim(3) nbd_aio_command_completed(3) "
       "nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   {
     .name = "aio_block_status",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_CLOSURE ("extent") },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (CF_REQ_ONE),
     .version = "1.0",
     .summary = "send block status command to the NBD server",
     .description =
@@ -641,16 +595,12 @@ const struct call api_command_calls[] = {
     .see_also = "nbd_block_status(3) nbd_aio_block_status_64(3) "
       "nbd_can_meta_context(3) nbd_aio_command_completed(3) "
       "nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   {
     .name = "aio_block_status_64",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_CLOSURE ("extent64") },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (CF_REQ_ONE),
     .version = "1.18",
     .summary = "send block status command, with 64-bit callback",
     .description =
@@ -664,16 +614,12 @@ const struct call api_command_calls[] = {
     .see_also = "nbd_block_status_64(3) nbd_aio_block_status(3) "
       "nbd_aio_block_status_filter(3) nbd_can_meta_context(3) "
       "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   {
     .name = "aio_block_status_filter",
     .args = { A_UINT64 ("count"), A_UINT64 ("offset"),
               A_STRING_LIST ("contexts"), A_CLOSURE ("extent64") },
-    .optargs = { O_CLOSURE ("completion"),
-                 O_FLAGS ("flags", "cmd_flags", CF_REQ_ONE | CF_PAYLOAD_LEN) },
-    .ret = RET_COOKIE,
-    .permitted = ST_CONNECTED,
+    AIO_CMD (CF_REQ_ONE | CF_PAYLOAD_LEN),
     .version = "1.18",
     .summary = "send filtered block status command to the NBD server",
     .description =
@@ -687,7 +633,6 @@ const struct call api_command_calls[] = {
     .see_also = "nbd_block_status_filter(3) nbd_aio_block_status_64(3) "
       "nbd_can_block_status_payload(3) nbd_can_meta_context(3) "
       "nbd_aio_command_completed(3) nbd_set_strict_mode(3) libnbd(3)",
-    .is_async = true,
   },
   { .name = NULL }
 };

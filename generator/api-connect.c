@@ -7,6 +7,59 @@
 #define ST_NEW  ST_CREATED
 #define ST_OPT  ST_NEGOTIATING
 
+/* Every connect call, blocking or not, starts from a new handle. */
+#define CONNECT_CALL \
+  .ret = RET_ERR, \
+  .permitted = ST_NEW
+
+/* The last paragraph of each blocking connect call. */
+#define CONNECT_OPT_MODE_NOTE \
+  "The call blocks until the handshake has finished and the handle is " \
+  "ready for commands, or, when L<nbd_set_opt_mode(3)> is enabled, " \
+  "only until the handle is negotiating."
+
+/* The last paragraph of each asynchronous connect call. */
+#define AIO_CONNECT_NOTE \
+  "The call returns without waiting for the handshake, which then " \
+  "proceeds as the caller's main loop drives the handle; use " \
+  "L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)> to find out " \
+  "when the connection has been set up."
+
+/* The nbd_aio_opt_* calls (but nbd_aio_opt_abort) take an optional
+ * completion closure and run while negotiating.
+ */
+#define AIO_OPT_CALL \
+  .optargs = { O_CLOSURE ("completion") }, \
+  .ret = RET_ERR, \
+  .permitted = ST_OPT, \
+  .is_async = true
+
+/* How an nbd_aio_opt_* request is seen to finish. */
+#define AIO_OPT_NOTE \
+  "The request is finished when L<nbd_aio_is_connecting(3)> returns " \
+  "false.  If supplied, the C<completion> callback is called once at " \
+  "that point, receiving any error in its C<error> argument, and is " \
+  "then retired whatever it returns."
+
+#define AIO_OPT_ONLY_ERROR_NOTE \
+  "Only the C<completion> callback can tell whether the server " \
+  "reported an error."
+
+/* An nbd_aio_is_* state query: name, first version, summary,
+ * description and see-also list.
+ */
+#define STATE_QUERY(nm, ver, summ, desc, also) \
+  { \
+    .name = nm, \
+    .ret = RET_BOOL, \
+    .permitted = 0, \
+    .version = ver, \
+    .summary = summ, \
+    .description = desc, \
+    .see_also = also, \
+    .cannot_fail = true, \
+  }
+
 const struct call api_connect_calls[] = {
   /* ---------------------------------------------------------------- */
   /* Blocking connect calls. */
@@ -14,8 +67,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "connect_uri",
     .args = { A_STRING ("uri") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.0",
     .summary = "connect to NBD URI",
     .description =
@@ -44,11 +96,8 @@ const struct call api_connect_calls[] = {
       "the library was built without URI support (see "
       "L<nbd_supports_uri(3)>) or a TLS scheme is used without TLS support "
       "(L<nbd_supports_tls(3)>).\n\n"
-      "Normally the call returns once the handshake has finished and "
-      "commands may be issued.  If option mode is on "
-      "(L<nbd_set_opt_mode(3)>) it returns as soon as the handle is in the "
-      "negotiating state, so that the export name from the URI may still be "
-      "overridden before L<nbd_opt_go(3)>.",
+      CONNECT_OPT_MODE_NOTE "  In option mode the export name from the "
+      "URI may still be overridden before L<nbd_opt_go(3)>.",
     .see_also = "nbd_aio_connect_uri(3) nbd_get_uri(3) nbd_set_export_name(3) "
                 "nbd_set_tls(3) nbd_set_uri_allow_transports(3) "
                 "nbd_set_uri_allow_tls(3) nbd_set_uri_allow_local_file(3) "
@@ -58,8 +107,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "connect_unix",
     .args = { A_PATH ("unixsocket") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.0",
     .summary = "connect to NBD server over a Unix domain socket",
     .description =
@@ -68,10 +116,7 @@ const struct call api_connect_calls[] = {
       "Errors from L<socket(2)> or L<connect(2)> (for example C<ENOENT> or "
       "C<ECONNREFUSED>) are passed back through the usual error "
       "functions.\n\n"
-      "Without option mode the call waits for the whole handshake and "
-      "returns with the handle ready for I/O.  With "
-      "L<nbd_set_opt_mode(3)> enabled it stops as soon as the handle is "
-      "negotiating, leaving the options to the caller.",
+      CONNECT_OPT_MODE_NOTE,
     .see_also = "nbd_aio_connect_unix(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) nbd_create(3)",
   },
@@ -79,8 +124,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "connect_vsock",
     .args = { A_UINT32 ("cid"), A_UINT32 ("port") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.2",
     .summary = "connect to NBD server over AF_VSOCK protocol",
     .description =
@@ -90,9 +134,7 @@ const struct call api_connect_calls[] = {
       "host) and C<port> the vsock port the server listens on, often "
       "10809.  On platforms lacking C<AF_VSOCK> the call fails with "
       "C<ENOTSUP>.\n\n"
-      "The call returns after the handshake completes, or, when "
-      "L<nbd_set_opt_mode(3)> is in effect, once the handle has reached "
-      "the negotiating state.",
+      CONNECT_OPT_MODE_NOTE,
     .see_also = "nbd_aio_connect_vsock(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) vsock(7)",
   },
@@ -100,8 +142,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "connect_tcp",
     .args = { A_STRING ("hostname"), A_STRING ("port") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.0",
     .summary = "connect to NBD server over a TCP port",
     .description =
@@ -111,9 +152,7 @@ const struct call api_connect_calls[] = {
       "C<\"10809\"> or a service name such as C<\"nbd\">.  Name resolution "
       "failures and connection errors from the last address tried are "
       "reported as errors.\n\n"
-      "By default the call blocks until the handle is ready for commands.  "
-      "If L<nbd_set_opt_mode(3)> was enabled it returns when negotiation "
-      "can begin instead.",
+      CONNECT_OPT_MODE_NOTE,
     .see_also = "nbd_aio_connect_tcp(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) getaddrinfo(3)",
   },
@@ -121,8 +160,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "connect_socket",
     .args = { A_FD ("sock") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.2",
     .summary = "connect directly to a connected socket",
     .description =
@@ -133,8 +171,7 @@ const struct call api_connect_calls[] = {
       "When the call succeeds the handle owns C<sock>: it is closed by "
       "L<nbd_close(3)> and the caller must not read, write or close it "
       "afterwards.\n\n"
-      "The call blocks until the handshake is complete, or only until the "
-      "negotiating state when L<nbd_set_opt_mode(3)> is enabled.",
+      CONNECT_OPT_MODE_NOTE,
     .see_also = "nbd_aio_connect_socket(3) nbd_connect_command(3) "
                 "nbd_set_opt_mode(3) nbd_close(3)",
   },
@@ -142,8 +179,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "connect_command",
     .args = { A_STRING_LIST ("argv") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.0",
     .summary = "connect to NBD server command",
     .description =
@@ -157,8 +193,7 @@ const struct call api_connect_calls[] = {
       "instead.  An empty C<argv> is rejected with C<EINVAL>.\n\n"
       "The child is killed when the handle is closed; see also "
       "L<nbd_kill_subprocess(3)> and L<nbd_get_subprocess_pid(3)>.\n\n"
-      "The call returns after the handshake, or once the handle is "
-      "negotiating if L<nbd_set_opt_mode(3)> is enabled.",
+      CONNECT_OPT_MODE_NOTE,
     .see_also = "nbd_aio_connect_command(3) "
                 "nbd_connect_systemd_socket_activation(3) "
                 "nbd_kill_subprocess(3) nbd_get_subprocess_pid(3) "
@@ -168,8 +203,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "connect_systemd_socket_activation",
     .args = { A_STRING_LIST ("argv") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.2",
     .summary = "connect using systemd socket activation",
     .description =
@@ -183,8 +217,7 @@ const struct call api_connect_calls[] = {
       "L<nbd_connect_command(3)> for it.  An empty C<argv> gives "
       "C<EINVAL>.\n\n"
       "The child is killed when the handle is closed.\n\n"
-      "The call blocks until the handshake has finished, or until the "
-      "handle is negotiating when L<nbd_set_opt_mode(3)> is enabled.",
+      CONNECT_OPT_MODE_NOTE,
     .see_also = "nbd_aio_connect_systemd_socket_activation(3) "
                 "nbd_connect_command(3) nbd_set_socket_activation_name(3) "
                 "nbd_kill_subprocess(3) nbd_get_subprocess_pid(3) "
@@ -197,8 +230,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "aio_connect",
     .args = { A_SOCKADDR ("addr", "addrlen") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.0",
     .summary = "connect to the NBD server",
     .description =
@@ -221,8 +253,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "aio_connect_uri",
     .args = { A_STRING ("uri") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.0",
     .summary = "connect to an NBD URI",
     .description =
@@ -230,10 +261,8 @@ const struct call api_connect_calls[] = {
       "checked (with the same restrictions and errors) and the handle "
       "settings it implies are applied immediately, then the connection is "
       "started and the call returns.\n\n"
-      "Progress is made by the caller's main loop; poll "
-      "L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)> (or "
-      "L<nbd_aio_is_negotiating(3)> when option mode is on) to find out "
-      "when the handshake has finished.",
+      AIO_CONNECT_NOTE "  In option mode, L<nbd_aio_is_negotiating(3)> "
+      "becomes true instead of L<nbd_aio_is_ready(3)>.",
     .see_also = "nbd_connect_uri(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_set_opt_mode(3)",
   },
@@ -241,8 +270,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "aio_connect_unix",
     .args = { A_PATH ("unixsocket") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.0",
     .summary = "connect to the NBD server over a Unix domain socket",
     .description =
@@ -250,9 +278,7 @@ const struct call api_connect_calls[] = {
       "blocking; this is the asynchronous counterpart of "
       "L<nbd_connect_unix(3)>.  A path too long for C<sun_path> is "
       "rejected with C<ENAMETOOLONG>.\n\n"
-      "Drive the handle with the usual main-loop calls and watch "
-      "L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)> to learn "
-      "when the connection is established.",
+      AIO_CONNECT_NOTE,
     .see_also = "nbd_connect_unix(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_aio_connect(3)",
   },
@@ -260,8 +286,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "aio_connect_vsock",
     .args = { A_UINT32 ("cid"), A_UINT32 ("port") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.2",
     .summary = "connect to the NBD server over AF_VSOCK socket",
     .description =
@@ -269,8 +294,7 @@ const struct call api_connect_calls[] = {
       "for it; see L<nbd_connect_vsock(3)> for the meaning of the "
       "arguments.  C<ENOTSUP> is reported where the platform has no vsock "
       "support.\n\n"
-      "Completion of the handshake is observed through "
-      "L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)>.",
+      AIO_CONNECT_NOTE,
     .see_also = "nbd_connect_vsock(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3)",
   },
@@ -278,8 +302,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "aio_connect_tcp",
     .args = { A_STRING ("hostname"), A_STRING ("port") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.0",
     .summary = "connect to the NBD server over a TCP port",
     .description =
@@ -287,9 +310,7 @@ const struct call api_connect_calls[] = {
       "port (number or service name) are looked up and the first "
       "connection attempt is started; the state machine falls back to "
       "later addresses by itself if earlier ones fail.\n\n"
-      "The call returns at once.  Use the main-loop calls to make "
-      "progress and L<nbd_aio_is_connecting(3)> / "
-      "L<nbd_aio_is_ready(3)> to see when the connection is up.",
+      AIO_CONNECT_NOTE,
     .see_also = "nbd_connect_tcp(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_aio_connect(3)",
   },
@@ -297,8 +318,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "aio_connect_socket",
     .args = { A_FD ("sock") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.2",
     .summary = "connect directly to a connected socket",
     .description =
@@ -307,8 +327,7 @@ const struct call api_connect_calls[] = {
       "L<nbd_connect_socket(3)>, a successful call transfers ownership "
       "of C<sock> to the handle, which closes it when the handle is "
       "closed.\n\n"
-      "Follow the handshake with L<nbd_aio_is_connecting(3)> and "
-      "L<nbd_aio_is_ready(3)>.",
+      AIO_CONNECT_NOTE,
     .see_also = "nbd_connect_socket(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3)",
   },
@@ -316,8 +335,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "aio_connect_command",
     .args = { A_STRING_LIST ("argv") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.0",
     .summary = "connect to the NBD server",
     .description =
@@ -326,8 +344,7 @@ const struct call api_connect_calls[] = {
       "without waiting for it to finish.  The child process exists by the "
       "time this call returns.  See L<nbd_connect_command(3)> for details "
       "and for the C<EINVAL> given by an empty C<argv>.\n\n"
-      "The handshake then proceeds under the caller's main loop; check "
-      "L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)>.",
+      AIO_CONNECT_NOTE,
     .see_also = "nbd_connect_command(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_kill_subprocess(3)",
   },
@@ -335,8 +352,7 @@ const struct call api_connect_calls[] = {
   {
     .name = "aio_connect_systemd_socket_activation",
     .args = { A_STRING_LIST ("argv") },
-    .ret = RET_ERR,
-    .permitted = ST_NEW,
+    CONNECT_CALL,
     .version = "1.2",
     .summary = "connect using systemd socket activation",
     .description =
@@ -344,8 +360,7 @@ const struct call api_connect_calls[] = {
       "the listening socket is prepared, the server in C<argv> is started "
       "with it, and the connection attempt begins; the call then returns "
       "without waiting for the handshake.\n\n"
-      "Use L<nbd_aio_is_connecting(3)> and L<nbd_aio_is_ready(3)> to find "
-      "out when the connection has been set up.",
+      AIO_CONNECT_NOTE,
     .see_also = "nbd_connect_systemd_socket_activation(3) "
                 "nbd_aio_is_connecting(3) nbd_aio_is_ready(3) "
                 "nbd_set_socket_activation_name(3)",
@@ -633,23 +648,16 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_go",
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.4",
     .summary = "end negotiation and move on to using an export",
     .description =
       "Queue the request made by L<nbd_opt_go(3)> and return at once.  "
-      "The request is finished when L<nbd_aio_is_connecting(3)> turns "
-      "false.  If supplied, the C<completion> callback is called at that "
-      "point with the server's verdict in its C<error> argument and is "
-      "then released whatever it returns; without it, failure shows only "
-      "as the handle still being negotiating "
-      "(L<nbd_aio_is_negotiating(3)>).",
+      AIO_OPT_NOTE "  Without the callback, failure shows only as the "
+      "handle still being negotiating (L<nbd_aio_is_negotiating(3)>).",
     .see_also = "nbd_opt_go(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_negotiating(3) nbd_aio_is_ready(3) "
                 "nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   {
@@ -669,174 +677,125 @@ const struct call api_connect_calls[] = {
 
   {
     .name = "aio_opt_starttls",
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.16",
     .summary = "request the server to initiate TLS",
     .description =
       "Start the TLS upgrade described in L<nbd_opt_starttls(3)> and "
-      "return immediately.  It is complete once "
-      "L<nbd_aio_is_connecting(3)> returns false; the optional "
-      "C<completion> callback is then run (and released regardless of its "
-      "result), receiving any error.  Whether TLS ended up active can be "
-      "checked with L<nbd_get_tls_negotiated(3)>.",
+      "return immediately.  " AIO_OPT_NOTE "  Whether TLS ended up active "
+      "can be checked with L<nbd_get_tls_negotiated(3)>.",
     .see_also = "nbd_opt_starttls(3) nbd_get_tls_negotiated(3) "
                 "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   {
     .name = "aio_opt_extended_headers",
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.18",
     .summary = "request the server to enable extended headers",
     .description =
-      "Asynchronous counterpart of L<nbd_opt_extended_headers(3)>.  The "
-      "request has been answered when L<nbd_aio_is_connecting(3)> is "
-      "false again; the optional C<completion> callback reports errors and "
-      "is retired afterwards no matter what it returns.  Use "
-      "L<nbd_get_extended_headers_negotiated(3)> to see the outcome.",
+      "Asynchronous counterpart of L<nbd_opt_extended_headers(3)>.  "
+      AIO_OPT_NOTE "  Use L<nbd_get_extended_headers_negotiated(3)> to "
+      "see the outcome.",
     .see_also = "nbd_opt_extended_headers(3) "
                 "nbd_get_extended_headers_negotiated(3) "
                 "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   {
     .name = "aio_opt_structured_reply",
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.16",
     .summary = "request the server to enable structured replies",
     .description =
-      "Asynchronous counterpart of L<nbd_opt_structured_reply(3)>.  Wait "
-      "for L<nbd_aio_is_connecting(3)> to return false, or pass a "
-      "C<completion> callback, which is invoked once and then retired "
-      "regardless of its return value.  The outcome is available from "
+      "Asynchronous counterpart of L<nbd_opt_structured_reply(3)>.  "
+      AIO_OPT_NOTE "  The outcome is available from "
       "L<nbd_get_structured_replies_negotiated(3)>.",
     .see_also = "nbd_opt_structured_reply(3) "
                 "nbd_get_structured_replies_negotiated(3) "
                 "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   {
     .name = "aio_opt_list",
     .args = { A_CLOSURE ("list") },
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.4",
     .summary = "request the server to list all exports during negotiation",
     .description =
       "Queue the export listing of L<nbd_opt_list(3)> and return without "
       "waiting.  The C<list> callback is called for every export as the "
-      "replies arrive.  The request is done when "
-      "L<nbd_aio_is_connecting(3)> becomes false; only the optional "
-      "C<completion> callback (retired afterwards regardless of its "
-      "return value) can tell whether the server reported an error.",
+      "replies arrive.  " AIO_OPT_NOTE "  " AIO_OPT_ONLY_ERROR_NOTE,
     .see_also = "nbd_opt_list(3) nbd_aio_is_connecting(3) "
                 "nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   {
     .name = "aio_opt_info",
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.4",
     .summary = "request the server for information about an export",
     .description =
       "Queue the C<NBD_OPT_INFO> request of L<nbd_opt_info(3)> and return "
-      "immediately.  Once L<nbd_aio_is_connecting(3)> is false the reply "
-      "has been processed; the optional C<completion> callback learns "
-      "whether it succeeded and is retired whatever it returns.  After "
-      "success the export details can be queried as usual.",
+      "immediately.  " AIO_OPT_NOTE "  After success the export details "
+      "can be queried as usual.",
     .see_also = "nbd_opt_info(3) nbd_aio_is_connecting(3) "
                 "nbd_get_size(3) nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   {
     .name = "aio_opt_list_meta_context",
     .args = { A_CLOSURE ("context") },
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.6",
     .summary = "list available meta contexts, using implicit query list",
     .description =
       "Non-blocking form of L<nbd_opt_list_meta_context(3)>.  Each reply "
-      "is handed to the C<context> callback as it arrives; completion is "
-      "signalled by L<nbd_aio_is_connecting(3)> returning false and, if "
-      "given, by the C<completion> callback, which is the only way to "
-      "see a server error and which is retired after one call.",
+      "is handed to the C<context> callback as it arrives.  " AIO_OPT_NOTE
+      "  " AIO_OPT_ONLY_ERROR_NOTE,
     .see_also = "nbd_opt_list_meta_context(3) nbd_aio_is_connecting(3) "
                 "nbd_add_meta_context(3) nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   {
     .name = "aio_opt_list_meta_context_queries",
     .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.16",
     .summary = "list available meta contexts, using explicit query list",
     .description =
       "Non-blocking form of L<nbd_opt_list_meta_context_queries(3)>: the "
       "names in C<queries> are sent and each matching context reported by "
-      "the server is passed to C<context>.  Watch "
-      "L<nbd_aio_is_connecting(3)> or use the optional C<completion> "
-      "callback (retired after it runs) to learn when it is finished and "
-      "whether it failed.",
+      "the server is passed to C<context>.  " AIO_OPT_NOTE,
     .see_also = "nbd_opt_list_meta_context_queries(3) "
                 "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   {
     .name = "aio_opt_set_meta_context",
     .args = { A_CLOSURE ("context") },
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.16",
     .summary = "select specific meta contexts, using implicit query list",
     .description =
       "Non-blocking form of L<nbd_opt_set_meta_context(3)>.  Every "
-      "context the server selects is passed to C<context>.  The request is "
-      "over when L<nbd_aio_is_connecting(3)> returns false; pass a "
-      "C<completion> callback, retired after its single invocation, to "
-      "find out about errors.",
+      "context the server selects is passed to C<context>.  " AIO_OPT_NOTE,
     .see_also = "nbd_opt_set_meta_context(3) nbd_aio_is_connecting(3) "
                 "nbd_can_meta_context(3) nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   {
     .name = "aio_opt_set_meta_context_queries",
     .args = { A_STRING_LIST ("queries"), A_CLOSURE ("context") },
-    .optargs = { O_CLOSURE ("completion") },
-    .ret = RET_ERR,
-    .permitted = ST_OPT,
+    AIO_OPT_CALL,
     .version = "1.16",
     .summary = "select specific meta contexts, using explicit query list",
     .description =
       "Non-blocking form of L<nbd_opt_set_meta_context_queries(3)>, "
       "requesting the names listed in C<queries>.  Selected contexts go "
-      "to the C<context> callback; completion is seen through "
-      "L<nbd_aio_is_connecting(3)> or the optional C<completion> "
-      "callback, which is retired regardless of its return value.",
+      "to the C<context> callback.  " AIO_OPT_NOTE,
     .see_also = "nbd_opt_set_meta_context_queries(3) "
                 "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
-    .is_async = true,
   },
 
   /* ---------------------------------------------------------------- */
@@ -1009,114 +968,68 @@ const struct call api_connect_calls[] = {
   /* ---------------------------------------------------------------- */
   /* State queries. */
 
-  {
-    .name = "aio_is_created",
-    .ret = RET_BOOL,
-    .permitted = 0,
-    .version = "1.0",
-    .summary = "check if the connection has just been created",
-    .description =
-      "Return true while the handle is still in its initial state, before "
-      "any of the connect calls has been made.",
-    .see_also = "nbd_aio_is_connecting(3) nbd_create(3) "
-                "nbd_connection_state(3)",
-    .cannot_fail = true,
-  },
+  STATE_QUERY ("aio_is_created", "1.0",
+               "check if the connection has just been created",
+               "Return true while the handle is still in its initial "
+               "state, before any of the connect calls has been made.",
+               "nbd_aio_is_connecting(3) nbd_create(3) "
+               "nbd_connection_state(3)"),
 
-  {
-    .name = "aio_is_connecting",
-    .ret = RET_BOOL,
-    .permitted = 0,
-    .version = "1.0",
-    .summary = "check if the connecting is in progress",
-    .description =
-      "Return true while a connection attempt or handshake is under way, "
-      "including while an option request issued in option mode is "
-      "waiting for its answer.  It becomes false when the handle reaches "
-      "the negotiating, ready, closed or dead state.",
-    .see_also = "nbd_aio_is_negotiating(3) nbd_aio_is_ready(3) "
-                "nbd_aio_connect(3) nbd_connection_state(3)",
-    .cannot_fail = true,
-  },
+  STATE_QUERY ("aio_is_connecting", "1.0",
+               "check if the connecting is in progress",
+               "Return true while a connection attempt or handshake is "
+               "under way, including while an option request issued in "
+               "option mode is waiting for its answer.  It becomes false "
+               "when the handle reaches the negotiating, ready, closed or "
+               "dead state.",
+               "nbd_aio_is_negotiating(3) nbd_aio_is_ready(3) "
+               "nbd_aio_connect(3) nbd_connection_state(3)"),
 
-  {
-    .name = "aio_is_negotiating",
-    .ret = RET_BOOL,
-    .permitted = 0,
-    .version = "1.4",
-    .summary = "check if connection is ready to send handshake option",
-    .description =
-      "Return true when the handle is in option mode "
-      "(L<nbd_set_opt_mode(3)>) and idle in the negotiation phase, "
-      "meaning the next step is up to the client: an C<nbd_opt_*> or "
-      "C<nbd_aio_opt_*> call.",
-    .see_also = "nbd_set_opt_mode(3) nbd_opt_go(3) "
-                "nbd_aio_is_connecting(3) nbd_connection_state(3)",
-    .cannot_fail = true,
-  },
+  STATE_QUERY ("aio_is_negotiating", "1.4",
+               "check if connection is ready to send handshake option",
+               "Return true when the handle is in option mode "
+               "(L<nbd_set_opt_mode(3)>) and idle in the negotiation "
+               "phase, meaning the next step is up to the client: an "
+               "C<nbd_opt_*> or C<nbd_aio_opt_*> call.",
+               "nbd_set_opt_mode(3) nbd_opt_go(3) "
+               "nbd_aio_is_connecting(3) nbd_connection_state(3)"),
 
-  {
-    .name = "aio_is_ready",
-    .ret = RET_BOOL,
-    .permitted = 0,
-    .version = "1.0",
-    .summary = "check if the connection is in the ready state",
-    .description =
-      "Return true when the handshake is over and the connection is idle "
-      "and able to accept new commands: nothing is partially sent or "
-      "being received.  Note that commands may still be waiting for "
-      "their replies (see L<nbd_aio_in_flight(3)>).",
-    .see_also = "nbd_aio_is_processing(3) nbd_aio_is_connecting(3) "
-                "nbd_aio_in_flight(3) nbd_connection_state(3)",
-    .cannot_fail = true,
-  },
+  STATE_QUERY ("aio_is_ready", "1.0",
+               "check if the connection is in the ready state",
+               "Return true when the handshake is over and the connection "
+               "is idle and able to accept new commands: nothing is "
+               "partially sent or being received.  Note that commands may "
+               "still be waiting for their replies (see "
+               "L<nbd_aio_in_flight(3)>).",
+               "nbd_aio_is_processing(3) nbd_aio_is_connecting(3) "
+               "nbd_aio_in_flight(3) nbd_connection_state(3)"),
 
-  {
-    .name = "aio_is_processing",
-    .ret = RET_BOOL,
-    .permitted = 0,
-    .version = "1.0",
-    .summary = "check if the connection is processing a command",
-    .description =
-      "Return true when the connection is established and is part way "
-      "through transmitting a request or reading a reply.  Together with "
-      "L<nbd_aio_is_ready(3)> this covers every state in which commands "
-      "may be issued.",
-    .see_also = "nbd_aio_is_ready(3) nbd_aio_in_flight(3) "
-                "nbd_connection_state(3)",
-    .cannot_fail = true,
-  },
+  STATE_QUERY ("aio_is_processing", "1.0",
+               "check if the connection is processing a command",
+               "Return true when the connection is established and is part "
+               "way through transmitting a request or reading a reply.  "
+               "Together with L<nbd_aio_is_ready(3)> this covers every "
+               "state in which commands may be issued.",
+               "nbd_aio_is_ready(3) nbd_aio_in_flight(3) "
+               "nbd_connection_state(3)"),
 
-  {
-    .name = "aio_is_dead",
-    .ret = RET_BOOL,
-    .permitted = 0,
-    .version = "1.0",
-    .summary = "check if the connection is dead",
-    .description =
-      "Return true if the connection failed irrecoverably, for instance "
-      "because of a protocol violation or an I/O error.  The only thing "
-      "left to do with such a handle is L<nbd_close(3)>.",
-    .see_also = "nbd_aio_is_closed(3) nbd_close(3) nbd_get_error(3) "
-                "nbd_connection_state(3)",
-    .cannot_fail = true,
-  },
+  STATE_QUERY ("aio_is_dead", "1.0",
+               "check if the connection is dead",
+               "Return true if the connection failed irrecoverably, for "
+               "instance because of a protocol violation or an I/O error.  "
+               "The only thing left to do with such a handle is "
+               "L<nbd_close(3)>.",
+               "nbd_aio_is_closed(3) nbd_close(3) nbd_get_error(3) "
+               "nbd_connection_state(3)"),
 
-  {
-    .name = "aio_is_closed",
-    .ret = RET_BOOL,
-    .permitted = 0,
-    .version = "1.0",
-    .summary = "check if the connection is closed",
-    .description =
-      "Return true once the connection has been shut down in an orderly "
-      "way, for example after L<nbd_aio_disconnect(3)> or "
-      "L<nbd_aio_opt_abort(3)> has run to completion.  The handle can "
-      "then only be closed.",
-    .see_also = "nbd_aio_disconnect(3) nbd_shutdown(3) nbd_aio_is_dead(3) "
-                "nbd_close(3)",
-    .cannot_fail = true,
-  },
+  STATE_QUERY ("aio_is_closed", "1.0",
+               "check if the connection is closed",
+               "Return true once the connection has been shut down in an "
+               "orderly way, for example after L<nbd_aio_disconnect(3)> or "
+               "L<nbd_aio_opt_abort(3)> has run to completion.  The handle "
+               "can then only be closed.",
+               "nbd_aio_disconnect(3) nbd_shutdown(3) nbd_aio_is_dead(3) "
+               "nbd_close(3)"),
 
   {
     .name = "connection_state",

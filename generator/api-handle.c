@@ -3,6 +3,67 @@
  */
 #include "api.h"
 
+/* Closing paragraph of the TLS settings. */
+#define TLS_SETTING_NOTE \
+  "Only meaningful when TLS is enabled with L<nbd_set_tls(3)>; it may be " \
+  "called even without TLS support."
+
+/* Flag-set setters: what the _MASK constant covers. */
+#define MASK_NOTE(mask) \
+  "C<" mask "> covers every bit of this build; other bits fail with " \
+  "C<EINVAL>."
+
+/* Flag-set getters. */
+#define NEWER_BITS_NOTE \
+  "Newer library versions may return bits not known when the " \
+  "application was compiled."
+
+/* nbd_get_request_<feature>: name, first version, summary, the
+ * feature in words and as it appears in the setter's and the
+ * nbd_get_<feature>_negotiated call's names.
+ */
+#define GET_REQUEST_CALL(nm, ver, summ, what, feature) \
+  { \
+    .name = nm, \
+    .ret = RET_BOOL, \
+    .version = ver, \
+    .summary = summ, \
+    .description = \
+      "Report whether the handle will ask for " what ", as set by " \
+      "L<nbd_set_request_" feature "(3)>.  Whether they were actually " \
+      "agreed on a connection is given by " \
+      "L<nbd_get_" feature "_negotiated(3)>.", \
+    .see_also = "nbd_set_request_" feature "(3) " \
+      "nbd_get_" feature "_negotiated(3)", \
+    .cannot_fail = true, \
+  }
+
+/* The nbd_stats_* counters: name, summary, description, see-also. */
+#define STATS_CALL(nm, summ, desc, also) \
+  { \
+    .name = nm, \
+    .ret = RET_UINT64, \
+    .version = "1.16", \
+    .summary = summ, \
+    .description = desc, \
+    .see_also = also, \
+    .cannot_fail = true, \
+  }
+
+#define STATS_BYTES_DESC(moved, header, payload, tls) \
+  "Return the total number of bytes the client has " moved " the server " \
+  "on this handle so far, counting handshake traffic, " header " headers " \
+  "and " payload " payloads.  It is 0 before connecting.\n\n" \
+  "With TLS the count is of the data " tls " the TLS layer, not of " \
+  "the encrypted bytes on the wire."
+
+#define STATS_CHUNKS_DESC(moved, examples) \
+  "Return how many chunks the client has " moved " so far.  A chunk is a " \
+  "unit of the protocol that begins with a magic number and cannot be " \
+  "split further, such as " examples "\n\n" \
+  "The count bears no fixed relation to the number of API calls made or " \
+  "to the number of network packets."
+
 const struct call api_handle_calls[] = {
   /* ---- Handle lifetime and error reporting ---- */
   {
@@ -350,8 +411,7 @@ const struct call api_handle_calls[] = {
       "built-in search is used: C</etc/pki/libnbd/> for root, otherwise "
       "C<$HOME/.pki/libnbd> then C<$HOME/.config/pki/libnbd>; if none exists "
       "the system's trusted CAs are used.\n\n"
-      "It can be called whether or not TLS support was compiled in, but has "
-      "an effect only when L<nbd_set_tls(3)> enables TLS.",
+      TLS_SETTING_NOTE,
     .see_also = "nbd_set_tls(3) nbd_set_tls_verify_peer(3) nbd_set_tls_psk_file(3)",
   },
   {
@@ -366,8 +426,7 @@ const struct call api_handle_calls[] = {
       "certificate authority and must match the server's host name.  When "
       "not set explicitly, verification is done for TCP connections using "
       "certificate authentication and skipped otherwise.\n\n"
-      "Only meaningful when TLS is enabled with L<nbd_set_tls(3)>; it may be "
-      "called even without TLS support.",
+      TLS_SETTING_NOTE,
     .see_also = "nbd_get_tls_verify_peer(3) nbd_set_tls(3) nbd_set_tls_certificates(3) "
       "nbd_set_tls_hostname(3)",
   },
@@ -393,8 +452,7 @@ const struct call api_handle_calls[] = {
       "Set the identity the client presents when authenticating with a TLS "
       "pre-shared key (see L<nbd_set_tls_psk_file(3)>).  If it is never set, "
       "the name of the local user running the program is used.\n\n"
-      "Only meaningful when TLS is enabled with L<nbd_set_tls(3)>; it may be "
-      "called even without TLS support.",
+      TLS_SETTING_NOTE,
     .see_also = "nbd_get_tls_username(3) nbd_set_tls_psk_file(3) nbd_set_tls(3)",
   },
   {
@@ -421,8 +479,7 @@ const struct call api_handle_calls[] = {
       "certificates.  There is no default: PSK authentication is not "
       "attempted unless a file is given.  The key is looked up under the "
       "name from L<nbd_set_tls_username(3)>.\n\n"
-      "Only meaningful when TLS is enabled with L<nbd_set_tls(3)>; it may be "
-      "called even without TLS support.",
+      TLS_SETTING_NOTE,
     .see_also = "nbd_set_tls_username(3) nbd_set_tls(3) nbd_set_uri_allow_local_file(3)",
   },
   {
@@ -439,8 +496,7 @@ const struct call api_handle_calls[] = {
       "connections like L<nbd_connect_unix(3)>.  Setting it is handy when the "
       "socket leads to a proxy and the certificate belongs to the real "
       "server behind it.\n\n"
-      "Only meaningful when TLS is enabled with L<nbd_set_tls(3)>; it may be "
-      "called even without TLS support.",
+      TLS_SETTING_NOTE,
     .see_also = "nbd_get_tls_hostname(3) nbd_set_tls(3) nbd_set_tls_verify_peer(3)",
   },
   {
@@ -476,20 +532,9 @@ const struct call api_handle_calls[] = {
       "nbd_set_handshake_flags(3) nbd_opt_structured_reply(3) nbd_can_meta_context(3) "
       "nbd_can_df(3)",
   },
-  {
-    .name = "get_request_structured_replies",
-    .ret = RET_BOOL,
-    .version = "1.2",
-    .summary = "see if structured replies are attempted",
-    .description =
-      "Report whether the handle will ask for structured replies, as set by "
-      "L<nbd_set_request_structured_replies(3)>.  Whether they were actually "
-      "agreed on a connection is given by "
-      "L<nbd_get_structured_replies_negotiated(3)>.",
-    .see_also = "nbd_set_request_structured_replies(3) "
-      "nbd_get_structured_replies_negotiated(3)",
-    .cannot_fail = true,
-  },
+  GET_REQUEST_CALL ("get_request_structured_replies", "1.2",
+                    "see if structured replies are attempted",
+                    "structured replies", "structured_replies"),
   {
     .name = "set_request_extended_headers",
     .args = { A_BOOL ("request") },
@@ -508,20 +553,9 @@ const struct call api_handle_calls[] = {
       "nbd_get_extended_headers_negotiated(3) nbd_set_request_structured_replies(3) "
       "nbd_opt_extended_headers(3)",
   },
-  {
-    .name = "get_request_extended_headers",
-    .ret = RET_BOOL,
-    .version = "1.18",
-    .summary = "see if extended headers are attempted",
-    .description =
-      "Report whether the handle will ask for extended headers, as set by "
-      "L<nbd_set_request_extended_headers(3)>.  Whether they were actually "
-      "agreed on a connection is given by "
-      "L<nbd_get_extended_headers_negotiated(3)>.",
-    .see_also = "nbd_set_request_extended_headers(3) "
-      "nbd_get_extended_headers_negotiated(3)",
-    .cannot_fail = true,
-  },
+  GET_REQUEST_CALL ("get_request_extended_headers", "1.18",
+                    "see if extended headers are attempted",
+                    "extended headers", "extended_headers"),
   {
     .name = "set_handshake_flags",
     .args = { A_FLAGS ("flags", "handshake_flags") },
@@ -541,8 +575,8 @@ const struct call api_handle_calls[] = {
       "- C<LIBNBD_HANDSHAKE_FLAG_NO_ZEROES>: lets the server skip the zero "
       "padding it would otherwise send when the old C<NBD_OPT_EXPORT_NAME> "
       "path is used.\n\n"
-      "C<LIBNBD_HANDSHAKE_FLAG_MASK> covers all flags of this build.  Bits "
-      "outside it fail with C<EINVAL>.  To clear one bit only, start from "
+      MASK_NOTE ("LIBNBD_HANDSHAKE_FLAG_MASK") "  To clear one bit only, "
+      "start from "
       "L<nbd_get_handshake_flags(3)> rather than a constant, as later "
       "versions may add flags.",
     .see_also = "nbd_get_handshake_flags(3) nbd_set_request_structured_replies(3) "
@@ -559,8 +593,7 @@ const struct call api_handle_calls[] = {
       "values.  Before a connection is made this is the set the client is "
       "prepared to use (see L<nbd_set_handshake_flags(3)>); once connected it "
       "is the set both sides actually agreed on.\n\n"
-      "Newer library versions may return bits not known when the "
-      "application was compiled.",
+      NEWER_BITS_NOTE,
     .see_also = "nbd_set_handshake_flags(3) nbd_get_protocol(3) nbd_aio_is_created(3) "
       "nbd_aio_is_ready(3)",
     .cannot_fail = true,
@@ -622,9 +655,8 @@ const struct call api_handle_calls[] = {
       "- C<LIBNBD_STRICT_AUTO_FLAG>: let libnbd add flags it knows are "
       "required, such as C<LIBNBD_CMD_FLAG_PAYLOAD_LEN> with extended "
       "headers.\n\n"
-      "C<LIBNBD_STRICT_MASK> covers every bit of this build; other bits "
-      "fail with C<EINVAL>.  Later versions may add checks, so to relax one "
-      "check start from L<nbd_get_strict_mode(3)>.",
+      MASK_NOTE ("LIBNBD_STRICT_MASK") "  Later versions may add checks, "
+      "so to relax one check start from L<nbd_get_strict_mode(3)>.",
     .see_also = "nbd_get_strict_mode(3) nbd_set_handshake_flags(3) "
       "nbd_set_pread_initialize(3) nbd_get_block_size(3) nbd_can_fua(3)",
   },
@@ -636,9 +668,8 @@ const struct call api_handle_calls[] = {
     .summary = "see which strictness flags are in effect",
     .description =
       "Return the client-side checks in force as a bitmask of "
-      "C<LIBNBD_STRICT_*> values (see L<nbd_set_strict_mode(3)>).  Newer "
-      "library versions may return bits unknown when the application was "
-      "compiled.",
+      "C<LIBNBD_STRICT_*> values (see L<nbd_set_strict_mode(3)>).  "
+      NEWER_BITS_NOTE,
     .see_also = "nbd_set_strict_mode(3)",
     .cannot_fail = true,
   },
@@ -788,8 +819,7 @@ const struct call api_handle_calls[] = {
       "refused.  C<mask> is a bitwise OR of C<LIBNBD_ALLOW_TRANSPORT_TCP>, "
       "C<LIBNBD_ALLOW_TRANSPORT_UNIX>, C<LIBNBD_ALLOW_TRANSPORT_VSOCK> and "
       "C<LIBNBD_ALLOW_TRANSPORT_SSH>.  Everything is allowed by default.\n\n"
-      "C<LIBNBD_ALLOW_TRANSPORT_MASK> covers all transports of this build; "
-      "other bits fail with C<EINVAL>.",
+      MASK_NOTE ("LIBNBD_ALLOW_TRANSPORT_MASK"),
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_set_uri_allow_tls(3) "
       "nbd_set_uri_allow_local_file(3)",
   },
@@ -962,69 +992,33 @@ const struct call api_handle_calls[] = {
   },
 
   /* ---- Statistics ---- */
-  {
-    .name = "stats_bytes_sent",
-    .ret = RET_UINT64,
-    .version = "1.16",
-    .summary = "statistics of bytes sent over connection so far",
-    .description =
-      "Return the total number of bytes the client has written to the server "
-      "on this handle so far, counting handshake traffic, request headers and "
-      "write payloads.  It is 0 before connecting.\n\n"
-      "With TLS the count is of the data handed to the TLS layer, not of "
-      "the encrypted bytes on the wire.",
-    .see_also = "nbd_stats_bytes_received(3) nbd_stats_chunks_sent(3) "
-      "nbd_stats_chunks_received(3) nbd_get_tls_negotiated(3)",
-    .cannot_fail = true,
-  },
-  {
-    .name = "stats_chunks_sent",
-    .ret = RET_UINT64,
-    .version = "1.16",
-    .summary = "statistics of chunks sent over connection so far",
-    .description =
-      "Return how many chunks the client has sent so far.  A chunk is a unit "
-      "of the protocol that begins with a magic number and cannot be split "
-      "further, such as a handshake option or a request together with its "
-      "payload.\n\n"
-      "The count bears no fixed relation to the number of API calls made or "
-      "to the number of network packets.",
-    .see_also = "nbd_stats_chunks_received(3) nbd_stats_bytes_sent(3) "
-      "nbd_stats_bytes_received(3) nbd_set_strict_mode(3)",
-    .cannot_fail = true,
-  },
-  {
-    .name = "stats_bytes_received",
-    .ret = RET_UINT64,
-    .version = "1.16",
-    .summary = "statistics of bytes received over connection so far",
-    .description =
-      "Return the total number of bytes the client has read from the server "
-      "on this handle so far, counting handshake traffic, reply headers and "
-      "reply payloads.  It is 0 before connecting.\n\n"
-      "With TLS the count is of the data obtained from the TLS layer, not of "
-      "the encrypted bytes on the wire.",
-    .see_also = "nbd_stats_bytes_sent(3) nbd_stats_chunks_sent(3) "
-      "nbd_stats_chunks_received(3) nbd_get_tls_negotiated(3)",
-    .cannot_fail = true,
-  },
-  {
-    .name = "stats_chunks_received",
-    .ret = RET_UINT64,
-    .version = "1.16",
-    .summary = "statistics of chunks received over connection so far",
-    .description =
-      "Return how many chunks the client has received so far.  A chunk is a "
-      "unit of the protocol that begins with a magic number and cannot be "
-      "split further, such as an option reply, a simple reply, or one piece "
-      "of a structured reply; so with structured replies a single command "
-      "may account for several chunks.\n\n"
-      "The count bears no fixed relation to the number of API calls made or "
-      "to the number of network packets.",
-    .see_also = "nbd_stats_chunks_sent(3) nbd_stats_bytes_sent(3) "
-      "nbd_stats_bytes_received(3) nbd_get_structured_replies_negotiated(3)",
-    .cannot_fail = true,
-  },
+  STATS_CALL ("stats_bytes_sent",
+              "statistics of bytes sent over connection so far",
+              STATS_BYTES_DESC ("written to", "request", "write", "handed to"),
+              "nbd_stats_bytes_received(3) nbd_stats_chunks_sent(3) "
+              "nbd_stats_chunks_received(3) nbd_get_tls_negotiated(3)"),
+  STATS_CALL ("stats_chunks_sent",
+              "statistics of chunks sent over connection so far",
+              STATS_CHUNKS_DESC ("sent",
+                                 "a handshake option or a request together "
+                                 "with its payload."),
+              "nbd_stats_chunks_received(3) nbd_stats_bytes_sent(3) "
+              "nbd_stats_bytes_received(3) nbd_set_strict_mode(3)"),
+  STATS_CALL ("stats_bytes_received",
+              "statistics of bytes received over connection so far",
+              STATS_BYTES_DESC ("read from", "reply", "reply", "obtained from"),
+              "nbd_stats_bytes_sent(3) nbd_stats_chunks_sent(3) "
+              "nbd_stats_chunks_received(3) nbd_get_tls_negotiated(3)"),
+  STATS_CALL ("stats_chunks_received",
+              "statistics of chunks received over connection so far",
+              STATS_CHUNKS_DESC ("received",
+                                 "an option reply, a simple reply, or one "
+                                 "piece of a structured reply; so with "
+                                 "structured replies a single command may "
+                                 "account for several chunks."),
+              "nbd_stats_chunks_sent(3) nbd_stats_bytes_sent(3) "
+              "nbd_stats_bytes_received(3) "
+              "nbd_get_structured_replies_negotiated(3)"),
 
   { .name = NULL }
 };

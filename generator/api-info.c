@@ -19,6 +19,35 @@
   "one), the call fails with C<EINVAL>.  Calling it on a handle which has " \
   "not started connecting fails with C<ENOTCONN>."
 
+/* Shared paragraph of the optional export details requested by
+ * nbd_set_full_info: what the server may send, and how its absence
+ * is described.
+ */
+#define FULL_INFO_NOTE(what, absent) \
+  "Servers tend to send " what " only if asked, which is what " \
+  "L<nbd_set_full_info(3)> does.  When the server reported " absent \
+  ", the call fails with C<ENOTSUP>.  When no export information is " \
+  "available yet (in option mode before a successful " \
+  "L<nbd_opt_info(3)> or L<nbd_opt_go(3)>), it fails with C<EINVAL>."
+
+/* A call reporting one transmission flag of the export: name, first
+ * version, summary, the flag's name after NBD_FLAG_, what a true
+ * result means (ending in a full stop), and the see-also list.
+ */
+#define EFLAG_CALL(nm, ver, summ, flag, meaning, also)                  \
+  {                                                                     \
+    .name = nm,                                                         \
+    .ret = RET_BOOL,                                                    \
+    .permitted = INFO_STATES,                                           \
+    .version = ver,                                                     \
+    .summary = summ,                                                    \
+    .description =                                                      \
+      "Return true when the server set the C<NBD_FLAG_" flag ">"        \
+      " transmission flag, " meaning "\n\n"                             \
+      NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,                               \
+    .see_also = also,                                                   \
+  }
+
 const struct call api_info_calls[] = {
   {
     .name = "get_size",
@@ -79,157 +108,91 @@ const struct call api_info_calls[] = {
                 "nbd_set_strict_mode(3) nbd_opt_info(3) nbd_pread(3) "
                 "nbd_pwrite(3)",
   },
-  {
-    .name = "is_read_only",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.0",
-    .summary = "is the NBD export read-only?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_READ_ONLY> "
-      "transmission flag, meaning the export cannot be modified: "
-      "L<nbd_pwrite(3)>, L<nbd_trim(3)>, L<nbd_zero(3)> and similar "
-      "modifying commands will fail.  Return false when writes are "
-      "allowed.\n\n" NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_pwrite(3) nbd_set_strict_mode(3) nbd_opt_info(3)",
-  },
-  {
-    .name = "can_flush",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.0",
-    .summary = "does the server support the flush command?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_SEND_FLUSH> "
-      "transmission flag, so that L<nbd_flush(3)> and "
-      "L<nbd_aio_flush(3)> may be used; false otherwise.\n\n"
-      NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_flush(3) nbd_aio_flush(3) nbd_can_fua(3)",
-  },
-  {
-    .name = "can_fua",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.0",
-    .summary = "does the server support the FUA flag?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_SEND_FUA> "
-      "transmission flag, which means commands that modify data (for "
-      "instance L<nbd_pwrite(3)>, L<nbd_zero(3)>, L<nbd_trim(3)>) accept "
-      "C<LIBNBD_CMD_FLAG_FUA> to force the change to stable storage "
-      "before the reply; false otherwise.\n\n"
-      NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_pwrite(3) nbd_zero(3) nbd_trim(3) nbd_can_flush(3)",
-  },
-  {
-    .name = "is_rotational",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.0",
-    .summary = "is the NBD disk rotational (like a disk)?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_ROTATIONAL> "
-      "transmission flag, hinting that the storage behind the export has "
-      "a seek penalty like a spinning hard disk, so sequential access is "
-      "preferable.  Return false when random access is cheap (as with "
-      "solid state or memory backed storage) or the server gave no "
-      "hint.\n\n" NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_get_block_size(3) nbd_opt_info(3)",
-  },
-  {
-    .name = "can_trim",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.0",
-    .summary = "does the server support the trim command?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_SEND_TRIM> "
-      "transmission flag, so that L<nbd_trim(3)> and L<nbd_aio_trim(3)> "
-      "may be used to discard ranges; false otherwise.\n\n"
-      NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_trim(3) nbd_aio_trim(3) nbd_can_zero(3)",
-  },
-  {
-    .name = "can_zero",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.0",
-    .summary = "does the server support the zero command?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_SEND_WRITE_ZEROES> "
-      "transmission flag, so that L<nbd_zero(3)> and L<nbd_aio_zero(3)> "
-      "may be used to write zeroes without sending a data payload; false "
-      "otherwise.\n\n" NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_zero(3) nbd_aio_zero(3) nbd_can_fast_zero(3) "
-                "nbd_can_trim(3)",
-  },
-  {
-    .name = "can_fast_zero",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.2",
-    .summary = "does the server support the fast zero flag?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_SEND_FAST_ZERO> "
-      "transmission flag, meaning L<nbd_zero(3)> and L<nbd_aio_zero(3)> "
-      "accept C<LIBNBD_CMD_FLAG_FAST_ZERO> (fail quickly rather than fall "
-      "back to a slow write of zeroes); false otherwise.  libnbd ignores "
-      "this flag when the server does not also support the zero command, "
-      "so a true result implies that L<nbd_can_zero(3)> is true.\n\n"
-      NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_zero(3) nbd_aio_zero(3) nbd_can_zero(3)",
-  },
-  {
-    .name = "can_df",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.0",
-    .summary = "does the server support the don't fragment flag to pread?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_SEND_DF> "
-      "transmission flag, meaning reads may carry C<LIBNBD_CMD_FLAG_DF> "
-      "to ask that the reply come back as one unfragmented chunk (see "
-      "L<nbd_pread_structured(3)> and L<nbd_aio_pread_structured(3)>).  "
-      "Return false otherwise.  Because the flag only makes sense with "
-      "structured replies, libnbd discards it when those were not "
-      "negotiated (see L<nbd_get_structured_replies_negotiated(3)>), so "
-      "the result is then always false.\n\n"
-      NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_pread_structured(3) nbd_aio_pread_structured(3) "
-                "nbd_get_structured_replies_negotiated(3)",
-  },
-  {
-    .name = "can_multi_conn",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.0",
-    .summary = "does the server support multi-conn?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_CAN_MULTI_CONN> "
-      "transmission flag, promising that several connections to the same "
-      "export see a consistent view of the data, so that a flush on any "
-      "one of them covers writes completed on all of them; false "
-      "otherwise.\n\n"
-      "Without this promise, writing through more than one connection "
-      "to the same export is unsafe.  A careful client therefore makes a "
-      "first connection, checks this call, and only then opens "
-      "additional connections.\n\n"
-      NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_flush(3) nbd_connect_uri(3) nbd_opt_info(3)",
-  },
-  {
-    .name = "can_cache",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.0",
-    .summary = "does the server support the cache command?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_SEND_CACHE> "
-      "transmission flag, so that L<nbd_cache(3)> and "
-      "L<nbd_aio_cache(3)> may be used to ask for data to be prefetched; "
-      "false otherwise.\n\n" NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_cache(3) nbd_aio_cache(3)",
-  },
+  EFLAG_CALL ("is_read_only", "1.0",
+              "is the NBD export read-only?",
+              "READ_ONLY",
+              "meaning the export cannot be modified: L<nbd_pwrite(3)>, "
+              "L<nbd_trim(3)>, L<nbd_zero(3)> and similar modifying "
+              "commands will fail.  Return false when writes are allowed.",
+              "nbd_pwrite(3) nbd_set_strict_mode(3) nbd_opt_info(3)"),
+  EFLAG_CALL ("can_flush", "1.0",
+              "does the server support the flush command?",
+              "SEND_FLUSH",
+              "so that L<nbd_flush(3)> and L<nbd_aio_flush(3)> may be "
+              "used; false otherwise.",
+              "nbd_flush(3) nbd_aio_flush(3) nbd_can_fua(3)"),
+  EFLAG_CALL ("can_fua", "1.0",
+              "does the server support the FUA flag?",
+              "SEND_FUA",
+              "which means commands that modify data (for instance "
+              "L<nbd_pwrite(3)>, L<nbd_zero(3)>, L<nbd_trim(3)>) accept "
+              "C<LIBNBD_CMD_FLAG_FUA> to force the change to stable "
+              "storage before the reply; false otherwise.",
+              "nbd_pwrite(3) nbd_zero(3) nbd_trim(3) nbd_can_flush(3)"),
+  EFLAG_CALL ("is_rotational", "1.0",
+              "is the NBD disk rotational (like a disk)?",
+              "ROTATIONAL",
+              "hinting that the storage behind the export has a seek "
+              "penalty like a spinning hard disk, so sequential access is "
+              "preferable.  Return false when random access is cheap (as "
+              "with solid state or memory backed storage) or the server "
+              "gave no hint.",
+              "nbd_get_block_size(3) nbd_opt_info(3)"),
+  EFLAG_CALL ("can_trim", "1.0",
+              "does the server support the trim command?",
+              "SEND_TRIM",
+              "so that L<nbd_trim(3)> and L<nbd_aio_trim(3)> may be used "
+              "to discard ranges; false otherwise.",
+              "nbd_trim(3) nbd_aio_trim(3) nbd_can_zero(3)"),
+  EFLAG_CALL ("can_zero", "1.0",
+              "does the server support the zero command?",
+              "SEND_WRITE_ZEROES",
+              "so that L<nbd_zero(3)> and L<nbd_aio_zero(3)> may be used "
+              "to write zeroes without sending a data payload; false "
+              "otherwise.",
+              "nbd_zero(3) nbd_aio_zero(3) nbd_can_fast_zero(3) "
+              "nbd_can_trim(3)"),
+  EFLAG_CALL ("can_fast_zero", "1.2",
+              "does the server support the fast zero flag?",
+              "SEND_FAST_ZERO",
+              "meaning L<nbd_zero(3)> and L<nbd_aio_zero(3)> accept "
+              "C<LIBNBD_CMD_FLAG_FAST_ZERO> (fail quickly rather than fall "
+              "back to a slow write of zeroes); false otherwise.  libnbd "
+              "ignores this flag when the server does not also support the "
+              "zero command, so a true result implies that "
+              "L<nbd_can_zero(3)> is true.",
+              "nbd_zero(3) nbd_aio_zero(3) nbd_can_zero(3)"),
+  EFLAG_CALL ("can_df", "1.0",
+              "does the server support the don't fragment flag to pread?",
+              "SEND_DF",
+              "meaning reads may carry C<LIBNBD_CMD_FLAG_DF> to ask that "
+              "the reply come back as one unfragmented chunk (see "
+              "L<nbd_pread_structured(3)> and "
+              "L<nbd_aio_pread_structured(3)>).  Return false otherwise.  "
+              "Because the flag only makes sense with structured replies, "
+              "libnbd discards it when those were not negotiated (see "
+              "L<nbd_get_structured_replies_negotiated(3)>), so the result "
+              "is then always false.",
+              "nbd_pread_structured(3) nbd_aio_pread_structured(3) "
+              "nbd_get_structured_replies_negotiated(3)"),
+  EFLAG_CALL ("can_multi_conn", "1.0",
+              "does the server support multi-conn?",
+              "CAN_MULTI_CONN",
+              "promising that several connections to the same export see a "
+              "consistent view of the data, so that a flush on any one of "
+              "them covers writes completed on all of them; false "
+              "otherwise.\n\n"
+              "Without this promise, writing through more than one "
+              "connection to the same export is unsafe.  A careful client "
+              "therefore makes a first connection, checks this call, and "
+              "only then opens additional connections.",
+              "nbd_flush(3) nbd_connect_uri(3) nbd_opt_info(3)"),
+  EFLAG_CALL ("can_cache", "1.0",
+              "does the server support the cache command?",
+              "SEND_CACHE",
+              "so that L<nbd_cache(3)> and L<nbd_aio_cache(3)> may be used "
+              "to ask for data to be prefetched; false otherwise.",
+              "nbd_cache(3) nbd_aio_cache(3)"),
   {
     .name = "can_meta_context",
     .args = { A_STRING ("metacontext") },
@@ -256,24 +219,18 @@ const struct call api_info_calls[] = {
                 "nbd_block_status(3) nbd_block_status_64(3) "
                 "nbd_get_meta_context(3)",
   },
-  {
-    .name = "can_block_status_payload",
-    .ret = RET_BOOL,
-    .permitted = INFO_STATES,
-    .version = "1.18",
-    .summary = "does the server support the block status payload flag?",
-    .description =
-      "Return true when the server set the C<NBD_FLAG_BLOCK_STAT_PAYLOAD> "
-      "transmission flag, meaning a block status request may carry a "
-      "payload (C<LIBNBD_CMD_FLAG_PAYLOAD_LEN>) listing the metadata "
-      "contexts to report, as done by L<nbd_block_status_filter(3)>; "
-      "false otherwise.  libnbd drops this flag unless extended headers "
-      "were negotiated, so a true result implies that "
-      "L<nbd_get_extended_headers_negotiated(3)> is true.\n\n"
-      NO_EFLAGS_NOTE "  " HANDSHAKE_NOTE,
-    .see_also = "nbd_block_status_filter(3) nbd_aio_block_status_filter(3) "
-                "nbd_get_extended_headers_negotiated(3)",
-  },
+  EFLAG_CALL ("can_block_status_payload", "1.18",
+              "does the server support the block status payload flag?",
+              "BLOCK_STAT_PAYLOAD",
+              "meaning a block status request may carry a payload "
+              "(C<LIBNBD_CMD_FLAG_PAYLOAD_LEN>) listing the metadata "
+              "contexts to report, as done by "
+              "L<nbd_block_status_filter(3)>; false otherwise.  libnbd "
+              "drops this flag unless extended headers were negotiated, so "
+              "a true result implies that "
+              "L<nbd_get_extended_headers_negotiated(3)> is true.",
+              "nbd_block_status_filter(3) nbd_aio_block_status_filter(3) "
+              "nbd_get_extended_headers_negotiated(3)"),
   {
     .name = "get_protocol",
     .ret = RET_STATIC_STRING,
@@ -306,12 +263,7 @@ const struct call api_info_calls[] = {
       "L<nbd_connect_uri(3)>), but often differs, in particular when the "
       "default export (the empty name C<\"\">) was requested.  The caller "
       "must free the returned string.\n\n"
-      "Servers tend to send this name only if asked, which is what "
-      "L<nbd_set_full_info(3)> does.  When the server reported no name, "
-      "the call fails with C<ENOTSUP>.  When no export information is "
-      "available yet (in option mode before a successful "
-      "L<nbd_opt_info(3)> or L<nbd_opt_go(3)>), it fails with "
-      "C<EINVAL>.",
+      FULL_INFO_NOTE ("this name", "no name"),
     .see_also = "nbd_set_full_info(3) nbd_get_export_name(3) "
                 "nbd_set_export_name(3) nbd_get_export_description(3) "
                 "nbd_opt_info(3)",
@@ -327,12 +279,7 @@ const struct call api_info_calls[] = {
       "the server attached to the export in use (for example the text "
       "given to C<qemu-nbd -D>).  The caller must free the returned "
       "string.\n\n"
-      "Servers tend to send a description only if asked, which is what "
-      "L<nbd_set_full_info(3)> does.  When the server reported none, the "
-      "call fails with C<ENOTSUP>.  When no export information is "
-      "available yet (in option mode before a successful "
-      "L<nbd_opt_info(3)> or L<nbd_opt_go(3)>), it fails with "
-      "C<EINVAL>.",
+      FULL_INFO_NOTE ("a description", "none"),
     .see_also = "nbd_set_full_info(3) nbd_get_canonical_export_name(3) "
                 "nbd_opt_list(3) nbd_opt_info(3)",
   },
