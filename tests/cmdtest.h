@@ -16,58 +16,11 @@
 
 #include <libnbd.h>
 
-#include "common.h"
+#include "checks.h"
 #include "server.h"
 
-static int failures;
 static struct server *servers_to_stop[8];
 static int nr_servers_to_stop;
-
-#define FAIL(...)                                                       \
-  do {                                                                  \
-    fprintf (stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);              \
-    fprintf (stderr, __VA_ARGS__);                                      \
-    fprintf (stderr, "\n");                                             \
-    failures++;                                                         \
-  } while (0)
-
-#define CHECK(cond, ...)                                                \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: FAIL: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf (stderr, __VA_ARGS__);                                    \
-      fprintf (stderr, "\n");                                           \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
-
-/* The last call failed with errnum, its message starts with
- * "context: " and contains substr (if not NULL).
- */
-#define CHECK_ERR(errnum, context, substr)                              \
-  do {                                                                  \
-    const char *m_ = error_mismatch ((errnum), (context), (substr));    \
-    if (m_)                                                             \
-      FAIL ("%s", m_);                                                  \
-  } while (0)
-
-/* Call must fail (-1) with errnum. */
-#define EXPECT_FAIL(call, errnum, context, substr)                      \
-  do {                                                                  \
-    int64_t r_ = (call);                                                \
-    if (r_ != -1)                                                       \
-      FAIL ("%s returned %" PRIi64 ", expected -1", #call, r_);         \
-    else                                                                \
-      CHECK_ERR ((errnum), (context), (substr));                        \
-  } while (0)
-
-/* Call must not fail. */
-#define EXPECT_OK(call)                                                 \
-  do {                                                                  \
-    if ((call) == -1)                                                   \
-      FAIL ("%s failed: %s (errno %d)", #call, nbd_get_error (),        \
-            nbd_get_errno ());                                          \
-  } while (0)
 
 static void
 stop_all_servers (void)
@@ -156,12 +109,23 @@ static inline int
 finish (const char *prog)
 {
   stop_all_servers ();
-  if (failures) {
-    fprintf (stderr, "%s: %d failure(s)\n", prog, failures);
+  if (check_status (prog) != EXIT_SUCCESS)
     return EXIT_FAILURE;
-  }
   printf ("%s: PASS\n", prog);
   return EXIT_SUCCESS;
+}
+
+/* The main of a command test: under a 30 s alarm, skip without nbdkit,
+ * run each test of the NULL-terminated list, then finish.
+ */
+static inline int
+run_tests (const char *prog, void (*const *tests) (void))
+{
+  alarm (30);
+  skip_unless_nbdkit (prog);
+  for (; *tests; tests++)
+    (*tests) ();
+  return finish (prog);
 }
 
 #endif /* TESTS_CMDTEST_H */

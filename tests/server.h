@@ -104,29 +104,71 @@ server_start (struct server *s, const char *const *argv_template)
   return -1;
 }
 
+/* Start the project's test server on "$SOCK" with pid file "$PID" and
+ * the extra arguments args (NULL-terminated); returns as server_start.
+ */
+static inline int
+test_server_start (struct server *s, const char *const *args)
+{
+  const char *argv[32] = { test_server_path (), "--unix", "$SOCK",
+                           "--pidfile", "$PID" };
+  size_t n = 5;
+
+  while (*args && n < 31)
+    argv[n++] = *args++;
+  argv[n] = NULL;
+  return server_start (s, argv);
+}
+
+/* test_server_start, or exit: 77 (skip) if the test server is not
+ * built, failure if it does not start.  prog names the test.
+ */
+static inline void
+start_test_server (struct server *s, const char *prog,
+                   const char *const *args)
+{
+  if (access (test_server_path (), X_OK) != 0) {
+    fprintf (stderr, "%s: %s not built: skipping\n", prog, test_server_path ());
+    exit (77);
+  }
+  if (test_server_start (s, args) == -1) {
+    fprintf (stderr, "%s: cannot start %s\n", prog, test_server_path ());
+    exit (EXIT_FAILURE);
+  }
+}
+
 /* For servers that accept more than one connection: the socket file
  * appears at bind(), before listen(), so wait until a connect succeeds.
  * (Do not use it with one-shot servers: the probe is a connection.)
  */
 static inline int
-server_wait_accepting (struct server *s)
+socket_wait_accepting (const char *path)
 {
   struct timespec ts = { 0, 10 * 1000 * 1000 };
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  size_t len = strlen (path);
 
+  if (len >= sizeof addr.sun_path)
+    return -1;
+  memcpy (addr.sun_path, path, len + 1);
   for (int i = 0; i < 1000; i++) {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
     int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
     if (fd == -1)
       return -1;
-    snprintf (addr.sun_path, sizeof addr.sun_path, "%s", s->sock);
     r = connect (fd, (struct sockaddr *) &addr, sizeof addr);
     close (fd);
     if (r == 0)
       return 0;
     nanosleep (&ts, NULL);
   }
-  fprintf (stderr, "server never accepted connections on %s\n", s->sock);
+  fprintf (stderr, "server never accepted connections on %s\n", path);
   return -1;
+}
+
+static inline int
+server_wait_accepting (struct server *s)
+{
+  return socket_wait_accepting (s->sock);
 }
 
 static inline void

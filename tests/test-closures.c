@@ -90,6 +90,27 @@ extent_free (void *user_data)
 
 static char buf[65536];
 
+/* A 4 KiB read (or write) at 0 whose completion counts into *c (cleared
+ * first) and returns ret, storing set_err (if not 0) into *error; run
+ * until nothing is in flight.  Returns the cookie.
+ */
+static int64_t
+run_rw (struct nbd_handle *h, bool is_write, struct counts *c, int ret,
+        int set_err)
+{
+  int64_t ck;
+
+  memset (c, 0, sizeof *c);
+  c->ret = ret;
+  c->set_err = set_err;
+  if (is_write)
+    ck = nbd_aio_pwrite (h, buf, 4096, 0, COMPLETION (c), 0);
+  else
+    ck = nbd_aio_pread (h, buf, 4096, 0, COMPLETION (c), 0);
+  EXPECT_OK (drain (h));
+  return ck;
+}
+
 static void
 test_success_and_errors (void)
 {
@@ -128,10 +149,7 @@ test_success_and_errors (void)
          c.extent_frees);
 
   /* Auto-retired by returning 1: .free once, no need to retire. */
-  memset (&c, 0, sizeof c);
-  c.ret = 1;
-  ck = nbd_aio_pread (h, buf, 4096, 0, COMPLETION (&c), 0);
-  EXPECT_OK (drain (h));
+  ck = run_rw (h, false, &c, 1, 0);
   CHECK (c.calls == 1 && c.frees == 1, "auto-retire: calls %d frees %d",
          c.calls, c.frees);
   CHECK (nbd_aio_command_completed (h, ck) == 0, "auto-retired still found");
@@ -148,75 +166,61 @@ test_success_and_errors (void)
          c.calls, c.frees);
 
   /* Server error: completion sees EIO, command fails with EIO. */
-  memset (&c, 0, sizeof c);
-  ck = nbd_aio_pwrite (h, buf, 4096, 0, COMPLETION (&c), 0);
-  EXPECT_OK (drain (h));
+  ck = run_rw (h, true, &c, 0, 0);
   CHECK (c.calls == 1 && c.err == EIO, "server error: calls %d error %d",
          c.calls, c.err);
-  EXPECT_FAIL (nbd_aio_command_completed (h, ck), EIO,
+  CHECK_FAILS (nbd_aio_command_completed (h, ck), EIO,
                "nbd_aio_command_completed", NULL);
   CHECK (c.frees == 1, "server error: .free %d", c.frees);
 
   /* Completion callback failing: -1 with *error replaces the result. */
-  memset (&c, 0, sizeof c);
-  c.ret = -1;
-  c.set_err = EXDEV;
-  ck = nbd_aio_pread (h, buf, 4096, 0, COMPLETION (&c), 0);
-  EXPECT_OK (drain (h));
+  ck = run_rw (h, false, &c, -1, EXDEV);
   CHECK (c.calls == 1, "calls %d", c.calls);
-  EXPECT_FAIL (nbd_aio_command_completed (h, ck), EXDEV,
+  CHECK_FAILS (nbd_aio_command_completed (h, ck), EXDEV,
                "nbd_aio_command_completed", NULL);
   CHECK (c.frees == 1, ".free %d", c.frees);
 
   /* -1 on a failed command: the callback's error wins too. */
-  memset (&c, 0, sizeof c);
-  c.ret = -1;
-  c.set_err = EXDEV;
-  ck = nbd_aio_pwrite (h, buf, 4096, 0, COMPLETION (&c), 0);
-  EXPECT_OK (drain (h));
+  ck = run_rw (h, true, &c, -1, EXDEV);
   CHECK (c.err == EIO, "error in %d", c.err);
-  EXPECT_FAIL (nbd_aio_command_completed (h, ck), EXDEV,
+  CHECK_FAILS (nbd_aio_command_completed (h, ck), EXDEV,
                "nbd_aio_command_completed", NULL);
 
   /* Assignments into *error are ignored unless the callback fails. */
-  memset (&c, 0, sizeof c);
-  c.ret = 0;
-  c.set_err = EXDEV;
-  ck = nbd_aio_pread (h, buf, 4096, 0, COMPLETION (&c), 0);
-  EXPECT_OK (drain (h));
+  ck = run_rw (h, false, &c, 0, EXDEV);
   CHECK (nbd_aio_command_completed (h, ck) == 1,
          "error stored by a callback returning 0 was not ignored: %s",
          nbd_get_error ());
 
   /* Early failure (strict refusal): no callback, each .free once. */
   memset (&c, 0, sizeof c);
-  EXPECT_FAIL (nbd_aio_pread_structured (h, buf, 0, 0, CHUNK (&c),
+  CHECK_FAILS (nbd_aio_pread_structured (h, buf, 0, 0, CHUNK (&c),
                                          COMPLETION (&c), 0),
                EINVAL, "nbd_aio_pread_structured", NULL);
   CHECK (c.calls == 0 && c.chunk_calls == 0, "callbacks called on refusal");
   CHECK (c.frees == 1 && c.chunk_frees == 1,
          "refusal: completion .free %d chunk .free %d", c.frees, c.chunk_frees);
   memset (&c, 0, sizeof c);
-  EXPECT_FAIL (nbd_aio_pread (h, buf, 512, 0, COMPLETION (&c), 0x100), EINVAL,
+  CHECK_FAILS (nbd_aio_pread (h, buf, 512, 0, COMPLETION (&c), 0x100), EINVAL,
                "nbd_aio_pread", "flag");
   CHECK (c.calls == 0 && c.frees == 1, "flag refusal: calls %d frees %d",
          c.calls, c.frees);
   memset (&c, 0, sizeof c);
-  EXPECT_FAIL (nbd_aio_block_status_64 (h, 0, 0, EXTENT (&c), COMPLETION (&c), 0),
+  CHECK_FAILS (nbd_aio_block_status_64 (h, 0, 0, EXTENT (&c), COMPLETION (&c), 0),
                EINVAL, "nbd_aio_block_status_64", NULL);
   CHECK (c.calls == 0 && c.extent_calls == 0, "callbacks called on refusal");
   CHECK (c.frees == 1 && c.extent_frees == 1,
          "refusal: completion .free %d extent .free %d", c.frees,
          c.extent_frees);
   memset (&c, 0, sizeof c);
-  EXPECT_FAIL (nbd_pread_structured (h, buf, 512, 1 << 20, CHUNK (&c), 0),
+  CHECK_FAILS (nbd_pread_structured (h, buf, 512, 1 << 20, CHUNK (&c), 0),
                EINVAL, "nbd_pread_structured", "bounds");
   CHECK (c.chunk_calls == 0 && c.chunk_frees == 1,
          "blocking refusal: chunk calls %d frees %d", c.chunk_calls,
          c.chunk_frees);
   /* A buffer of NULL is refused by the API layer: .free still once. */
   memset (&c, 0, sizeof c);
-  EXPECT_FAIL (nbd_aio_pread (h, NULL, 512, 0, COMPLETION (&c), 0), EFAULT,
+  CHECK_FAILS (nbd_aio_pread (h, NULL, 512, 0, COMPLETION (&c), 0), EFAULT,
                "nbd_aio_pread", NULL);
   CHECK (c.calls == 0 && c.frees == 1, "NULL buf: calls %d frees %d",
          c.calls, c.frees);
@@ -226,7 +230,7 @@ test_success_and_errors (void)
   /* Refusal on a handle that is not connected. */
   h = nbd_create ();
   memset (&c, 0, sizeof c);
-  EXPECT_FAIL (nbd_aio_pread (h, buf, 512, 0, COMPLETION (&c), 0), ENOTCONN,
+  CHECK_FAILS (nbd_aio_pread (h, buf, 512, 0, COMPLETION (&c), 0), ENOTCONN,
                "nbd_aio_pread", NULL);
   CHECK (c.calls == 0 && c.frees == 1, "not connected: calls %d frees %d",
          c.calls, c.frees);
@@ -325,17 +329,17 @@ test_server_killed (bool poll_first)
     int64_t p = nbd_aio_peek_command_completed (h);
     CHECK (p == ck[0] || p == ck[1] || p == ck[2], "peek %" PRIi64, p);
   }
-  EXPECT_FAIL (nbd_aio_command_completed (h, ck[0]), ENOTCONN,
+  CHECK_FAILS (nbd_aio_command_completed (h, ck[0]), ENOTCONN,
                "nbd_aio_command_completed", NULL);
   /* New commands are refused; .free still once. */
   {
     struct counts d;
     memset (&d, 0, sizeof d);
-    EXPECT_FAIL (nbd_aio_pread (h, buf, 512, 0, COMPLETION (&d), 0), EINVAL,
+    CHECK_FAILS (nbd_aio_pread (h, buf, 512, 0, COMPLETION (&d), 0), EINVAL,
                  "nbd_aio_pread", "DEAD");
     CHECK (d.calls == 0 && d.frees == 1, "dead: calls %d frees %d", d.calls,
            d.frees);
-    EXPECT_FAIL (nbd_pread (h, buf, 512, 0, 0), EINVAL, "nbd_pread", "DEAD");
+    CHECK_FAILS (nbd_pread (h, buf, 512, 0, 0), EINVAL, "nbd_pread", "DEAD");
   }
   nbd_close (h);
   for (int i = 0; i < 3; i++)
@@ -345,14 +349,25 @@ test_server_killed (bool poll_first)
   stop_server (&s);
 }
 
+static void
+test_server_killed_polling (void)
+{
+  test_server_killed (true);
+}
+
+static void
+test_server_killed_closing (void)
+{
+  test_server_killed (false);
+}
+
 int
 main (void)
 {
-  alarm (30);
-  skip_unless_nbdkit (PROG);
-  test_success_and_errors ();
-  test_close_in_flight ();
-  test_server_killed (true);
-  test_server_killed (false);
-  return finish (PROG);
+  static void (*const tests[]) (void) = {
+    test_success_and_errors, test_close_in_flight,
+    test_server_killed_polling, test_server_killed_closing, NULL
+  };
+
+  return run_tests (PROG, tests);
 }

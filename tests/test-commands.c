@@ -241,6 +241,22 @@ completion_retire (void *user_data, int *error)
   return *ret;
 }
 
+/* A 4 KiB read at 0 into rbuf whose completion (completion_retire)
+ * returns *ret; checks it gets cookie, runs until nothing is in flight.
+ * Returns the cookie it got.
+ */
+static int64_t
+read_and_retire (struct nbd_handle *h, char *rbuf, int *ret, int64_t cookie)
+{
+  int64_t c = nbd_aio_pread (h, rbuf, 4096, 0,
+                             (nbd_completion_callback) {
+                               .callback = completion_retire,
+                               .user_data = ret }, 0);
+  CHECK (c == cookie, "cookie %" PRIi64, c);
+  EXPECT_OK (drain (h));
+  return c;
+}
+
 static void
 test_aio (void)
 {
@@ -256,12 +272,12 @@ test_aio (void)
 
   /* Nothing in flight. */
   CHECK (nbd_aio_in_flight (h) == 0, "in flight %d", nbd_aio_in_flight (h));
-  EXPECT_FAIL (nbd_aio_peek_command_completed (h), EINVAL,
+  CHECK_FAILS (nbd_aio_peek_command_completed (h), EINVAL,
                "nbd_aio_peek_command_completed", NULL);
   /* As libnbd: cookie 0 is invalid; an unknown cookie is "not
    * completed" (false), not an error.
    */
-  EXPECT_FAIL (nbd_aio_command_completed (h, 0), EINVAL,
+  CHECK_FAILS (nbd_aio_command_completed (h, 0), EINVAL,
                "nbd_aio_command_completed", NULL);
   CHECK (nbd_aio_command_completed (h, 1) == 0, "unknown cookie 1");
   CHECK (nbd_aio_command_completed (h, 12345) == 0, "unknown cookie 12345");
@@ -295,7 +311,7 @@ test_aio (void)
     CHECK (nbd_aio_command_completed (h, c[i]) == 0,
            "second command_completed (%" PRIi64 ") not false", c[i]);
   }
-  EXPECT_FAIL (nbd_aio_peek_command_completed (h), EINVAL,
+  CHECK_FAILS (nbd_aio_peek_command_completed (h), EINVAL,
                "nbd_aio_peek_command_completed", NULL);
 
   /* Reads issued together; peek in order of retirement. */
@@ -322,24 +338,16 @@ test_aio (void)
   {
     int ret1 = 1, ret0 = 0;
     cb_calls = 0;
-    c4 = nbd_aio_pread (h, rbuf[0], 4096, 0,
-                        (nbd_completion_callback) { .callback = completion_retire,
-                                                    .user_data = &ret1 }, 0);
-    CHECK (c4 == 7, "cookie %" PRIi64, c4);
-    EXPECT_OK (drain (h));
+    c4 = read_and_retire (h, rbuf[0], &ret1, 7);
     CHECK (cb_calls == 1, "callback called %d times", cb_calls);
     CHECK (cb_last_error == 0, "callback error %d", cb_last_error);
     CHECK (nbd_aio_command_completed (h, c4) == 0,
            "auto-retired command still found");
-    EXPECT_FAIL (nbd_aio_peek_command_completed (h), EINVAL,
+    CHECK_FAILS (nbd_aio_peek_command_completed (h), EINVAL,
                  "nbd_aio_peek_command_completed", NULL);
 
     /* Returning 0: kept for nbd_aio_command_completed. */
-    c4 = nbd_aio_pread (h, rbuf[0], 4096, 0,
-                        (nbd_completion_callback) { .callback = completion_retire,
-                                                    .user_data = &ret0 }, 0);
-    CHECK (c4 == 8, "cookie %" PRIi64, c4);
-    EXPECT_OK (drain (h));
+    c4 = read_and_retire (h, rbuf[0], &ret0, 8);
     CHECK (cb_calls == 2, "callback called %d times", cb_calls);
     CHECK (nbd_aio_peek_command_completed (h) == c4, "peek");
     CHECK (nbd_aio_command_completed (h, c4) == 1, "completed");
@@ -493,11 +501,9 @@ test_stats (void)
 int
 main (void)
 {
-  alarm (30);
-  skip_unless_nbdkit (PROG);
-  test_memory_blocking ();
-  test_plugins ();
-  test_aio ();
-  test_stats ();
-  return finish (PROG);
+  static void (*const tests[]) (void) = {
+    test_memory_blocking, test_plugins, test_aio, test_stats, NULL
+  };
+
+  return run_tests (PROG, tests);
 }

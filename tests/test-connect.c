@@ -25,6 +25,8 @@
 
 #include "libnbd.h"
 
+#include "checks.h"
+
 #define SIZE (1024 * 1024)
 
 static char tmpdir[] = "/tmp/test-connectXXXXXX";
@@ -32,14 +34,6 @@ static char sockpath[256];
 static pid_t servers[8];
 static char pidfiles[8][256];
 static int nr_servers;
-static int failures;
-
-#define FAIL(fmt, ...)                                                  \
-  do {                                                                  \
-    fprintf (stderr, "FAIL: %s:%d: " fmt "\n", __func__, __LINE__,      \
-             ##__VA_ARGS__);                                            \
-    failures++;                                                         \
-  } while (0)
 
 static void
 cleanup (void)
@@ -147,6 +141,21 @@ check_handle (struct nbd_handle *h, const char *what)
     FAIL ("%s: data read back differs", what);
 }
 
+/* call (described by what_call) returned r on h: it must have
+ * connected, and the connection must work (check_handle).  Closes h.
+ */
+static void
+check_connected (struct nbd_handle *h, int r, const char *what_call,
+                 const char *what)
+{
+  if (r == -1)
+    FAIL ("%s: %s", what_call, nbd_get_error ());
+  else
+    check_handle (h, what);
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
 static struct nbd_handle *
 create (void)
 {
@@ -164,12 +173,8 @@ test_unix (void)
   struct nbd_handle *h = create ();
   char longpath[300];
 
-  if (nbd_connect_unix (h, sockpath) == -1)
-    FAIL ("nbd_connect_unix: %s", nbd_get_error ());
-  else
-    check_handle (h, "unix");
-  nbd_shutdown (h, 0);
-  nbd_close (h);
+  check_connected (h, nbd_connect_unix (h, sockpath), "nbd_connect_unix",
+                   "unix");
 
   /* Nonexistent socket. */
   h = create ();
@@ -196,15 +201,11 @@ static void
 test_tcp (const char *host, int port, const char *what)
 {
   struct nbd_handle *h = create ();
-  char portstr[16];
+  char portstr[16], call[128];
 
   snprintf (portstr, sizeof portstr, "%d", port);
-  if (nbd_connect_tcp (h, host, portstr) == -1)
-    FAIL ("nbd_connect_tcp %s %s: %s", host, portstr, nbd_get_error ());
-  else
-    check_handle (h, what);
-  nbd_shutdown (h, 0);
-  nbd_close (h);
+  snprintf (call, sizeof call, "nbd_connect_tcp %s %s", host, portstr);
+  check_connected (h, nbd_connect_tcp (h, host, portstr), call, what);
 }
 
 static void
@@ -280,12 +281,8 @@ test_socket (void)
     nbd_close (h);
     return;
   }
-  if (nbd_connect_socket (h, fd) == -1)
-    FAIL ("nbd_connect_socket: %s", nbd_get_error ());
-  else
-    check_handle (h, "socket");
-  nbd_shutdown (h, 0);
-  nbd_close (h);
+  check_connected (h, nbd_connect_socket (h, fd), "nbd_connect_socket",
+                   "socket");
 
   /* The handle owned and closed the socket. */
   if (fcntl (fd, F_GETFD) != -1)
@@ -296,6 +293,24 @@ static bool
 process_gone (pid_t pid)
 {
   return kill (pid, 0) == -1 && errno == ESRCH;
+}
+
+/* h is connected to a subprocess (kind): check the connection, close h
+ * and check that the subprocess is gone.
+ */
+static void
+check_subprocess (struct nbd_handle *h, const char *what, const char *kind)
+{
+  int64_t pid;
+
+  check_handle (h, what);
+  pid = nbd_get_subprocess_pid (h);
+  if (pid <= 0)
+    FAIL ("nbd_get_subprocess_pid: %s", nbd_get_error ());
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+  if (pid > 0 && !process_gone (pid))
+    FAIL ("%s subprocess %" PRIi64 " still exists after nbd_close", kind, pid);
 }
 
 static void
@@ -322,14 +337,7 @@ test_command (void)
     nbd_close (h);
     return;
   }
-  check_handle (h, "command");
-  pid = nbd_get_subprocess_pid (h);
-  if (pid <= 0)
-    FAIL ("nbd_get_subprocess_pid: %s", nbd_get_error ());
-  nbd_shutdown (h, 0);
-  nbd_close (h);
-  if (pid > 0 && !process_gone (pid))
-    FAIL ("command subprocess %" PRIi64 " still exists after nbd_close", pid);
+  check_subprocess (h, "command", "command");
 
   /* nbd_kill_subprocess. */
   h = create ();
@@ -388,7 +396,6 @@ test_sact (const char *name)
   struct nbd_handle *h = create ();
   char size[32];
   char *argv[] = { "nbdkit", "--exit-with-parent", "memory", size, NULL };
-  int64_t pid;
 
   snprintf (size, sizeof size, "%d", SIZE);
   if (name && nbd_set_socket_activation_name (h, name) == -1)
@@ -398,15 +405,8 @@ test_sact (const char *name)
     nbd_close (h);
     return;
   }
-  check_handle (h, name ? "socket activation (named)" : "socket activation");
-  pid = nbd_get_subprocess_pid (h);
-  if (pid <= 0)
-    FAIL ("nbd_get_subprocess_pid: %s", nbd_get_error ());
-  nbd_shutdown (h, 0);
-  nbd_close (h);
-  if (pid > 0 && !process_gone (pid))
-    FAIL ("socket activation subprocess %" PRIi64 " still exists after nbd_close",
-          pid);
+  check_subprocess (h, name ? "socket activation (named)" : "socket activation",
+                    "socket activation");
 }
 
 int
@@ -470,10 +470,8 @@ main (void)
   test_sact (NULL);
   test_sact ("myname");
 
-  if (failures) {
-    fprintf (stderr, "%s: %d failure(s)\n", __FILE__, failures);
+  if (check_status (__FILE__) != EXIT_SUCCESS)
     exit (EXIT_FAILURE);
-  }
   printf ("%s: all tests passed\n", __FILE__);
   exit (EXIT_SUCCESS);
 }

@@ -79,14 +79,14 @@ test_error_filter (void)
   start_server (&s, argv);
   h = connect_server (&s, true);
 
-  EXPECT_FAIL (nbd_pread (h, buf, 4096, 0, 0), EIO, "nbd_pread",
+  CHECK_FAILS (nbd_pread (h, buf, 4096, 0, 0), EIO, "nbd_pread",
                "command failed");
-  EXPECT_FAIL (nbd_pwrite (h, buf, 4096, 0, 0), ENOSPC, "nbd_pwrite",
+  CHECK_FAILS (nbd_pwrite (h, buf, 4096, 0, 0), ENOSPC, "nbd_pwrite",
                "command failed");
-  EXPECT_FAIL (nbd_trim (h, 4096, 0, 0), EPERM, "nbd_trim", "command failed");
-  EXPECT_FAIL (nbd_zero (h, 4096, 0, 0), EINVAL, "nbd_zero", "command failed");
-  EXPECT_FAIL (nbd_cache (h, 4096, 0, 0), ENOMEM, "nbd_cache", "command failed");
-  EXPECT_FAIL (nbd_block_status (h, 4096, 0,
+  CHECK_FAILS (nbd_trim (h, 4096, 0, 0), EPERM, "nbd_trim", "command failed");
+  CHECK_FAILS (nbd_zero (h, 4096, 0, 0), EINVAL, "nbd_zero", "command failed");
+  CHECK_FAILS (nbd_cache (h, 4096, 0, 0), ENOMEM, "nbd_cache", "command failed");
+  CHECK_FAILS (nbd_block_status (h, 4096, 0,
                                  (nbd_extent_callback) { .callback = extent_cb,
                                                          .user_data = &calls },
                                  0),
@@ -97,9 +97,9 @@ test_error_filter (void)
   CHECK (nbd_aio_is_ready (h) == 1, "connection not ready after errors");
 
   /* Large request error (the server reads and discards the payload). */
-  EXPECT_FAIL (nbd_pwrite (h, buf, sizeof buf, 65536, LIBNBD_CMD_FLAG_FUA),
+  CHECK_FAILS (nbd_pwrite (h, buf, sizeof buf, 65536, LIBNBD_CMD_FLAG_FUA),
                ENOSPC, "nbd_pwrite", NULL);
-  EXPECT_FAIL (nbd_pread (h, buf, sizeof buf, 65536, 0), EIO, "nbd_pread", NULL);
+  CHECK_FAILS (nbd_pread (h, buf, sizeof buf, 65536, 0), EIO, "nbd_pread", NULL);
 
   /* Structured read: a generic error (no offset) fails the command; the
    * chunk callback gets no data and, per libnbd, LIBNBD_READ_ERROR only
@@ -107,7 +107,7 @@ test_error_filter (void)
    */
   {
     struct chunk_log l = { 0 };
-    EXPECT_FAIL (nbd_pread_structured (h, buf, 4096, 0,
+    CHECK_FAILS (nbd_pread_structured (h, buf, 4096, 0,
                                        (nbd_chunk_callback) { .callback = chunk_cb,
                                                               .user_data = &l },
                                        0),
@@ -130,10 +130,10 @@ test_error_filter (void)
   CHECK (completion_calls == 1 && completion_err == EIO,
          "completion: %d calls, error %d", completion_calls, completion_err);
   CHECK (nbd_aio_peek_command_completed (h) == c, "peek");
-  EXPECT_FAIL (nbd_aio_command_completed (h, c), EIO,
+  CHECK_FAILS (nbd_aio_command_completed (h, c), EIO,
                "nbd_aio_command_completed", "command failed");
   CHECK (nbd_aio_command_completed (h, c) == 0, "failed command not retired");
-  EXPECT_FAIL (nbd_aio_peek_command_completed (h), EINVAL,
+  CHECK_FAILS (nbd_aio_peek_command_completed (h), EINVAL,
                "nbd_aio_peek_command_completed", NULL);
 
   /* Several failing and succeeding commands mixed. */
@@ -147,15 +147,15 @@ test_error_filter (void)
     ck[5] = nbd_aio_cache (h, 512, 0, NBD_NULL_COMPLETION, 0);
     CHECK (nbd_aio_in_flight (h) == 6, "in flight %d", nbd_aio_in_flight (h));
     EXPECT_OK (drain (h));
-    EXPECT_FAIL (nbd_aio_command_completed (h, ck[0]), EIO,
+    CHECK_FAILS (nbd_aio_command_completed (h, ck[0]), EIO,
                  "nbd_aio_command_completed", NULL);
     CHECK (nbd_aio_command_completed (h, ck[1]) == 1, "flush 1");
-    EXPECT_FAIL (nbd_aio_command_completed (h, ck[2]), ENOSPC,
+    CHECK_FAILS (nbd_aio_command_completed (h, ck[2]), ENOSPC,
                  "nbd_aio_command_completed", NULL);
     CHECK (nbd_aio_command_completed (h, ck[3]) == 1, "flush 2");
-    EXPECT_FAIL (nbd_aio_command_completed (h, ck[4]), EPERM,
+    CHECK_FAILS (nbd_aio_command_completed (h, ck[4]), EPERM,
                  "nbd_aio_command_completed", NULL);
-    EXPECT_FAIL (nbd_aio_command_completed (h, ck[5]), ENOMEM,
+    CHECK_FAILS (nbd_aio_command_completed (h, ck[5]), ENOMEM,
                  "nbd_aio_command_completed", NULL);
   }
 
@@ -180,11 +180,11 @@ test_error_simple (void)
   EXPECT_OK (nbd_set_request_structured_replies (h, false));
   EXPECT_OK (nbd_connect_unix (h, s.sock));
   CHECK (nbd_get_structured_replies_negotiated (h) == 0, "sr negotiated");
-  EXPECT_FAIL (nbd_pread (h, buf, 4096, 0, 0), ESHUTDOWN, "nbd_pread",
+  CHECK_FAILS (nbd_pread (h, buf, 4096, 0, 0), ESHUTDOWN, "nbd_pread",
                "command failed");
   /* The simple error reply has no payload: the stream stays in sync. */
   EXPECT_OK (nbd_pwrite (h, buf, 4096, 0, 0));
-  EXPECT_FAIL (nbd_pread (h, buf, 4096, 0, 0), ESHUTDOWN, "nbd_pread", NULL);
+  CHECK_FAILS (nbd_pread (h, buf, 4096, 0, 0), ESHUTDOWN, "nbd_pread", NULL);
   EXPECT_OK (nbd_flush (h, 0));
   close_handle (h);
   stop_server (&s);
@@ -250,10 +250,9 @@ test_delay (void)
 int
 main (void)
 {
-  alarm (30);
-  skip_unless_nbdkit (PROG);
-  test_error_filter ();
-  test_error_simple ();
-  test_delay ();
-  return finish (PROG);
+  static void (*const tests[]) (void) = {
+    test_error_filter, test_error_simple, test_delay, NULL
+  };
+
+  return run_tests (PROG, tests);
 }

@@ -300,9 +300,5 @@ main (void)
   test_shutdown (s.sock);
   test_aio_opt (s.sock);
   server_stop (&s);
-  if (failures) {
-    fprintf (stderr, "test-event-loop: %d failure(s)\n", failures);
-    exit (EXIT_FAILURE);
-  }
-  return 0;
+  return check_status ("test-event-loop");
 }

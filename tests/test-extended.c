@@ -21,7 +21,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,68 +31,15 @@
 #include <libnbd.h>
 
 #include "server.h"
-#include "common.h"
+#include "checks.h"
 
 #define GiB (UINT64_C(1) << 30)
 #define KiB 1024
 
-static int failures;
-
-#define CHECK(cond, ...)                                                 \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: FAIL: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf (stderr, __VA_ARGS__);                                    \
-      fprintf (stderr, "\n");                                           \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
-
-#define CHECK_ERR(errnum, context, substr)                              \
-  do {                                                                  \
-    const char *m_ = error_mismatch ((errnum), (context), (substr));    \
-    CHECK (m_ == NULL, "%s", m_);                                       \
-  } while (0)
-
-/* Fatal: stop the test (connection setup failed etc). */
-#define REQUIRE(cond, ...)                                               \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: FATAL: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf (stderr, __VA_ARGS__);                                    \
-      fprintf (stderr, " (%s)\n", nbd_get_error () ? nbd_get_error () : ""); \
-      exit (EXIT_FAILURE);                                              \
-    }                                                                   \
-  } while (0)
-
 /* Start the test server with extra arguments (NULL-terminated). */
-static void
-start (struct server *s, ...)
-{
-  const char *argv[32];
-  size_t n = 0;
-  va_list ap;
-  const char *a;
-
-  argv[n++] = test_server_path ();
-  argv[n++] = "--unix";
-  argv[n++] = "$SOCK";
-  argv[n++] = "--pidfile";
-  argv[n++] = "$PID";
-  va_start (ap, s);
-  while ((a = va_arg (ap, const char *)) != NULL && n < 31)
-    argv[n++] = a;
-  va_end (ap);
-  argv[n] = NULL;
-  if (access (argv[0], X_OK) != 0) {
-    fprintf (stderr, "test-extended: %s not built: skipping\n", argv[0]);
-    exit (77);
-  }
-  if (server_start (s, argv) == -1) {
-    fprintf (stderr, "test-extended: cannot start %s\n", argv[0]);
-    exit (EXIT_FAILURE);
-  }
-}
+#define START(s, ...)                                                   \
+  start_test_server ((s), "test-extended",                              \
+                     (const char *const []) { __VA_ARGS__ })
 
 static struct nbd_handle *
 new_handle (bool meta)
@@ -257,7 +203,7 @@ test_default (void)
   static unsigned char buf[256 * KiB], wbuf[64 * KiB];
   struct ext_log log;
 
-  start (&s, NULL);
+  START (&s, NULL);
   h = new_handle (true);
   REQUIRE (nbd_connect_unix (h, s.sock) == 0, "connect");
 
@@ -486,7 +432,7 @@ test_big_extent (void)
   struct ext_log log;
   char buf[512];
 
-  start (&s, "--fault", "big-extent", NULL);
+  START (&s, "--fault", "big-extent", NULL);
   h = new_handle (true);
   REQUIRE (nbd_connect_unix (h, s.sock) == 0, "connect");
   REQUIRE (nbd_get_extended_headers_negotiated (h) == 1, "eh");
@@ -527,7 +473,7 @@ test_big_extent_length (void)
   struct ext_log log;
   uint64_t count = 5 * GiB;
 
-  start (&s, "--size", "8G", "--fault", "big-extent-length", NULL);
+  START (&s, "--size", "8G", "--fault", "big-extent-length", NULL);
   h = new_handle (true);
   REQUIRE (nbd_connect_unix (h, s.sock) == 0, "connect");
   REQUIRE (nbd_get_extended_headers_negotiated (h) == 1, "eh");
@@ -587,7 +533,7 @@ test_large_requests (bool eh)
   struct ext_log log;
   uint64_t count = 5 * GiB;
 
-  start (&s, "--size", "8G", NULL);
+  START (&s, "--size", "8G", NULL);
   h = new_handle (true);
   if (!eh)
     REQUIRE (nbd_set_request_extended_headers (h, false) == 0, "set eh");
@@ -661,9 +607,9 @@ test_no_eh (bool client_side)
   char *only_base[] = { (char *) "base:allocation", NULL };
 
   if (client_side)
-    start (&s, NULL);
+    START (&s, NULL);
   else
-    start (&s, "--no-extended-headers", NULL);
+    START (&s, "--no-extended-headers", NULL);
   h = new_handle (true);
   if (client_side) {
     CHECK (nbd_get_request_extended_headers (h) == 1, "default request eh");
@@ -741,7 +687,7 @@ test_opt_mode (int order)
   struct nbd_handle *h;
   char buf[4096];
 
-  start (&s, NULL);
+  START (&s, NULL);
   h = new_handle (true);
   REQUIRE (nbd_set_opt_mode (h, true) == 0, "opt mode");
   REQUIRE (nbd_set_request_extended_headers (h, false) == 0, "eh");
@@ -801,7 +747,7 @@ test_opt_refused (void)
   struct server s;
   struct nbd_handle *h;
 
-  start (&s, "--no-extended-headers", NULL);
+  START (&s, "--no-extended-headers", NULL);
   h = new_handle (false);
   REQUIRE (nbd_set_opt_mode (h, true) == 0, "opt mode");
   REQUIRE (nbd_set_request_extended_headers (h, false) == 0, "eh");
@@ -836,9 +782,5 @@ main (void)
   test_opt_mode (1);
   test_opt_refused ();
 
-  if (failures) {
-    fprintf (stderr, "test-extended: %d failure(s)\n", failures);
-    exit (EXIT_FAILURE);
-  }
-  return 0;
+  return check_status ("test-extended");
 }

@@ -469,9 +469,5 @@ main (void)
   test_server_options ();
   test_block_size ();
   test_full_info ();
-  if (failures) {
-    fprintf (stderr, "test-handshake: %d failure(s)\n", failures);
-    exit (EXIT_FAILURE);
-  }
-  return 0;
+  return check_status ("test-handshake");
 }

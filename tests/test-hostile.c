@@ -58,27 +58,14 @@
 #include <libnbd.h>
 
 #include "server.h"
-#include "common.h"
+#include "checks.h"
 
-static int failures;
-static const char *cur = "";    /* current case, for messages */
-
-#define CHECK(cond, ...)                                                 \
+/* CHECK_ERR, and no doubled prefix.  The current case (check_case) is
+ * named in every failure.
+ */
+#define CHECK_ERR_ONCE(errnum, context, substr)                         \
   do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: FAIL [%s]: %s: ", __FILE__, __LINE__,    \
-               cur, #cond);                                             \
-      fprintf (stderr, __VA_ARGS__);                                    \
-      fprintf (stderr, "\n");                                           \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
-
-/* errno, "context: " prefix, substring, and no doubled prefix. */
-#define CHECK_ERR(errnum, context, substr)                              \
-  do {                                                                  \
-    const char *m_ = error_mismatch ((errnum), (context), (substr));    \
-    CHECK (m_ == NULL, "%s", m_);                                       \
+    CHECK_ERR ((errnum), (context), (substr));                          \
     check_no_double_prefix (context, __LINE__);                         \
   } while (0)
 
@@ -90,9 +77,8 @@ check_no_double_prefix (const char *context, int line)
   if (msg && strncmp (msg, context, cl) == 0 && strncmp (msg + cl, ": ", 2) == 0
       && strncmp (msg + cl + 2, context, cl) == 0
       && strncmp (msg + cl + 2 + cl, ": ", 2) == 0) {
-    fprintf (stderr, "%s:%d: FAIL [%s]: error message has its context twice: "
-             "\"%s\"\n", __FILE__, line, cur, msg);
-    failures++;
+    check_failed (__FILE__, line, NULL);
+    fprintf (stderr, "error message has its context twice: \"%s\"\n", msg);
   }
 }
 
@@ -102,34 +88,20 @@ static const char *const mode_arg[] = { NULL, "--no-extended-headers",
                                         "--no-structured-replies" };
 
 static void
-start (struct server *s, enum mode m, const char *fault, const char *extra)
+start (struct server *s, enum mode m, const char *fault)
 {
-  const char *argv[16];
+  const char *args[8];
   size_t n = 0;
 
-  argv[n++] = test_server_path ();
-  argv[n++] = "--unix";
-  argv[n++] = "$SOCK";
-  argv[n++] = "--pidfile";
-  argv[n++] = "$PID";
-  argv[n++] = "--pattern";
+  args[n++] = "--pattern";
   if (mode_arg[m])
-    argv[n++] = mode_arg[m];
+    args[n++] = mode_arg[m];
   if (fault) {
-    argv[n++] = "--fault";
-    argv[n++] = fault;
+    args[n++] = "--fault";
+    args[n++] = fault;
   }
-  if (extra)
-    argv[n++] = extra;
-  argv[n] = NULL;
-  if (access (argv[0], X_OK) != 0) {
-    fprintf (stderr, "test-hostile: %s not built: skipping\n", argv[0]);
-    exit (77);
-  }
-  if (server_start (s, argv) == -1) {
-    fprintf (stderr, "test-hostile: cannot start %s\n", argv[0]);
-    exit (EXIT_FAILURE);
-  }
+  args[n] = NULL;
+  start_test_server (s, "test-hostile", args);
 }
 
 static struct nbd_handle *
@@ -141,7 +113,7 @@ connect_ok (struct server *s, enum mode m)
     exit (EXIT_FAILURE);
   }
   if (nbd_connect_unix (h, s->sock) == -1) {
-    fprintf (stderr, "[%s] connect: %s\n", cur, nbd_get_error ());
+    fprintf (stderr, "[%s] connect: %s\n", check_case, nbd_get_error ());
     exit (EXIT_FAILURE);
   }
   CHECK (nbd_get_extended_headers_negotiated (h) == (m == M_EH), "eh");
@@ -166,7 +138,7 @@ check_dead_handle (struct nbd_handle *h)
   time_t t0 = time (NULL);
   CHECK (nbd_aio_is_dead (h) == 1, "handle not dead");
   CHECK (nbd_pread (h, buf, sizeof buf, 0, 0) == -1, "pread on dead handle worked");
-  CHECK_ERR (EINVAL, "nbd_pread", "DEAD");
+  CHECK_ERR_ONCE (EINVAL, "nbd_pread", "DEAD");
   CHECK (nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0) == -1,
          "aio_pread on dead handle worked");
   CHECK (nbd_aio_in_flight (h) == 0, "commands still in flight: %d",
@@ -185,17 +157,17 @@ test_handshake_fault (enum mode m, const char *fault)
   int e;
 
   snprintf (name, sizeof name, "%s/%s", mode_name[m], fault);
-  cur = name;
-  start (&s, m, fault, NULL);
+  check_case = name;
+  start (&s, m, fault);
   h = nbd_create ();
   CHECK (nbd_connect_unix (h, s.sock) == -1, "connect succeeded");
   e = nbd_get_errno ();
   if (strcmp (fault, "bad-magic") == 0)
-    CHECK_ERR (EPROTO, "nbd_connect_unix", "magic");
+    CHECK_ERR_ONCE (EPROTO, "nbd_connect_unix", "magic");
   else {
     CHECK (e == ECONNRESET || e == EPIPE, "errno %d (%s): %s", e, strerror (e),
            nbd_get_error ());
-    CHECK_ERR (e, "nbd_connect_unix", NULL);
+    CHECK_ERR_ONCE (e, "nbd_connect_unix", NULL);
   }
   CHECK (nbd_aio_is_dead (h) == 1, "handle not dead after failed handshake");
   CHECK (nbd_aio_is_connecting (h) == 0, "still connecting");
@@ -211,12 +183,11 @@ test_oldstyle_close (void)
   struct server s;
   struct nbd_handle *h;
   char buf[4096];
-  const char *argv[] = { test_server_path (), "--unix", "$SOCK", "--pidfile",
-                         "$PID", "--oldstyle", "--fault", "close-after-greeting",
-                         NULL };
+  const char *const args[] = { "--oldstyle", "--fault", "close-after-greeting",
+                               NULL };
 
-  cur = "oldstyle/close-after-greeting";
-  if (server_start (&s, argv) == -1)
+  check_case = "oldstyle/close-after-greeting";
+  if (test_server_start (&s, args) == -1)
     exit (EXIT_FAILURE);
   h = nbd_create ();
   if (nbd_connect_unix (h, s.sock) == 0) {
@@ -267,19 +238,19 @@ test_fatal (enum mode m, const char *fault, int err, const char *substr)
 
   /* Synchronous read. */
   snprintf (name, sizeof name, "%s/%s/sync", mode_name[m], fault);
-  cur = name;
-  start (&s, m, fault, NULL);
+  check_case = name;
+  start (&s, m, fault);
   h = connect_ok (&s, m);
   CHECK (nbd_pread (h, buf, sizeof buf, 0, 0) == -1, "pread worked");
-  CHECK_ERR (err, "nbd_pread", substr);
+  CHECK_ERR_ONCE (err, "nbd_pread", substr);
   check_dead_handle (h);
   nbd_close (h);
   server_stop (&s);
 
   /* Two aio commands in flight: both fail, callbacks run once. */
   snprintf (name, sizeof name, "%s/%s/aio", mode_name[m], fault);
-  cur = name;
-  start (&s, m, fault, NULL);
+  check_case = name;
+  start (&s, m, fault);
   h = connect_ok (&s, m);
   {
     static unsigned char b2[4096];
@@ -314,13 +285,13 @@ test_fatal (enum mode m, const char *fault, int err, const char *substr)
     CHECK (d1.calls == 1 && d1.error == ENOTCONN, "completion 1: calls %d "
            "error %d", d1.calls, d1.error);
     CHECK (nbd_aio_command_completed (h, c1) == -1, "c1 succeeded");
-    CHECK_ERR (ENOTCONN, "nbd_aio_command_completed", NULL);
+    CHECK_ERR_ONCE (ENOTCONN, "nbd_aio_command_completed", NULL);
     CHECK (nbd_aio_command_completed (h, c1) == 0, "c1 retired twice");
     if (c2 > 0) {
       CHECK (d2.calls == 1 && d2.error == ENOTCONN, "completion 2: calls %d "
              "error %d", d2.calls, d2.error);
       CHECK (nbd_aio_command_completed (h, c2) == -1, "c2 succeeded");
-      CHECK_ERR (ENOTCONN, "nbd_aio_command_completed", NULL);
+      CHECK_ERR_ONCE (ENOTCONN, "nbd_aio_command_completed", NULL);
     }
     (void) err;
     check_dead_handle (h);
@@ -350,8 +321,8 @@ test_issue_after_close (enum mode m)
   int st;
 
   snprintf (name, sizeof name, "%s/issue-after-close", mode_name[m]);
-  cur = name;
-  start (&s, m, "close-before-reply", NULL);
+  check_case = name;
+  start (&s, m, "close-before-reply");
   h = connect_ok (&s, m);
   c1 = nbd_aio_pread (h, b1, sizeof b1, 0,
                       (nbd_completion_callback) { .callback = done_cb, .user_data = &d1,
@@ -410,8 +381,8 @@ test_sync_after_close (enum mode m)
   int st, e;
 
   snprintf (name, sizeof name, "%s/sync-after-close", mode_name[m]);
-  cur = name;
-  start (&s, m, "close-before-reply", NULL);
+  check_case = name;
+  start (&s, m, "close-before-reply");
   h = connect_ok (&s, m);
   c1 = nbd_aio_pread (h, b1, sizeof b1, 0, NBD_NULL_COMPLETION, 0);
   CHECK (c1 > 0, "aio_pread: %s", nbd_get_error ());
@@ -422,7 +393,7 @@ test_sync_after_close (enum mode m)
   CHECK (e == EPIPE || e == ECONNRESET || e == ENOTCONN,
          "pread after the server closed: "
          "errno %d, \"%s\"", e, nbd_get_error ());
-  CHECK_ERR (e, "nbd_pread", NULL);
+  CHECK_ERR_ONCE (e, "nbd_pread", NULL);
   check_dead_handle (h);
   nbd_close (h);
   server_stop (&s);
@@ -455,23 +426,23 @@ test_cmd_fault (enum mode m, const char *fault, int err, bool structured)
 
   snprintf (name, sizeof name, "%s/%s%s", mode_name[m], fault,
             structured ? "/structured" : "");
-  cur = name;
-  start (&s, m, fault, NULL);
+  check_case = name;
+  start (&s, m, fault);
   h = connect_ok (&s, m);
   if (structured) {
     struct chunks c = { 0 };
     CHECK (nbd_pread_structured (h, buf, sizeof buf, 0,
                                  (nbd_chunk_callback) { .callback = chunk_cb, .user_data = &c },
                                  0) == -1, "pread_structured worked");
-    CHECK_ERR (err, "nbd_pread_structured", "command failed");
+    CHECK_ERR_ONCE (err, "nbd_pread_structured", "command failed");
     fprintf (stderr, "test-hostile: [%s] chunk callback: %d data, %d hole, "
-             "%d error (errno %d)\n", cur, c.data, c.hole, c.error, c.last_err);
+             "%d error (errno %d)\n", check_case, c.data, c.hole, c.error, c.last_err);
     if (strcmp (fault, "gap-chunks") == 0)
       CHECK (c.data == 1 && c.error == 0, "gap: data %d error %d", c.data, c.error);
   }
   else {
     CHECK (nbd_pread (h, buf, sizeof buf, 0, 0) == -1, "pread worked");
-    CHECK_ERR (err, "nbd_pread", "command failed");
+    CHECK_ERR_ONCE (err, "nbd_pread", "command failed");
   }
   CHECK (nbd_aio_is_dead (h) == 0, "connection died");
   CHECK (nbd_aio_is_ready (h) == 1, "not ready");
@@ -480,7 +451,7 @@ test_cmd_fault (enum mode m, const char *fault, int err, bool structured)
   memset (buf, 0, sizeof buf);
   if (every_read) {
     CHECK (nbd_pread (h, buf, 4096, 4096, 0) == -1, "second read worked");
-    CHECK_ERR (EIO, "nbd_pread", NULL);
+    CHECK_ERR_ONCE (EIO, "nbd_pread", NULL);
     memset (buf, 0x11, 4096);
     CHECK (nbd_pwrite (h, buf, 4096, 0, 0) == 0, "pwrite: %s", nbd_get_error ());
     CHECK (nbd_flush (h, 0) == 0, "flush: %s", nbd_get_error ());
@@ -511,8 +482,8 @@ test_slow (enum mode m)
   time_t t0;
 
   snprintf (name, sizeof name, "%s/slow", mode_name[m]);
-  cur = name;
-  start (&s, m, "slow", NULL);
+  check_case = name;
+  start (&s, m, "slow");
   h = connect_ok (&s, m);
   memset (d, 0, sizeof d);
   memset (wbuf, 0x77, sizeof wbuf);
@@ -558,6 +529,7 @@ main (void)
   };
 
   alarm (30);
+  check_case = "";
 
   for (int m = M_EH; m <= M_SIMPLE; m++) {
     for (size_t i = 0; i < sizeof hs_faults / sizeof hs_faults[0]; i++)
@@ -590,9 +562,5 @@ main (void)
   }
   test_oldstyle_close ();
 
-  if (failures) {
-    fprintf (stderr, "test-hostile: %d failure(s)\n", failures);
-    exit (EXIT_FAILURE);
-  }
-  return 0;
+  return check_status ("test-hostile");
 }

@@ -63,6 +63,15 @@ ctx_cb (void *opaque, const char *name)
   return 0;
 }
 
+/* A context closure counting into *d, which is cleared first. */
+static nbd_context_callback
+ctx_closure (struct ctx_data *d)
+{
+  memset (d, 0, sizeof *d);
+  return (nbd_context_callback) { .callback = ctx_cb, .user_data = d,
+                                  .free = ctx_free };
+}
+
 struct completion_data {
   int calls;
   int error;
@@ -90,13 +99,6 @@ free_count_list (void *opaque)
 {
   struct list_data *d = opaque;
   d->frees++;
-}
-
-static void
-free_count (void *opaque)
-{
-  int *n = opaque;
-  (*n)++;
 }
 
 /* Drive an aio option request until the handle is no longer connecting. */
@@ -279,25 +281,19 @@ test_meta (const char *sock)
   CHECK_EQ (nbd_set_export_name (h, "a"), 0);
 
   /* Empty query list: the server lists all it has. */
-  memset (&cd, 0, sizeof cd);
-  CHECK_EQ (nbd_opt_list_meta_context (h, (nbd_context_callback) {
-        .callback = ctx_cb, .user_data = &cd, .free = ctx_free }), 1);
+  CHECK_EQ (nbd_opt_list_meta_context (h, ctx_closure (&cd)), 1);
   CHECK_EQ (cd.calls, 1);
   CHECK_STREQ (cd.names[0], "base:allocation");
   CHECK_EQ (cd.frees, 1);
 
-  memset (&cd, 0, sizeof cd);
   CHECK_EQ (nbd_opt_list_meta_context_queries (h, base_q,
-              (nbd_context_callback) { .callback = ctx_cb, .user_data = &cd,
-                                       .free = ctx_free }), 1);
+              ctx_closure (&cd)), 1);
   CHECK_EQ (cd.calls, 1);
   CHECK_STREQ (cd.names[0], "base:allocation");
   CHECK_EQ (cd.frees, 1);
 
-  memset (&cd, 0, sizeof cd);
   CHECK_EQ (nbd_opt_list_meta_context_queries (h, none_q,
-              (nbd_context_callback) { .callback = ctx_cb, .user_data = &cd,
-                                       .free = ctx_free }), 0);
+              ctx_closure (&cd)), 0);
   CHECK_EQ (cd.calls, 0);
   CHECK_EQ (cd.frees, 1);
 
@@ -310,19 +306,15 @@ test_meta (const char *sock)
                EINVAL, "nbd_can_meta_context", NULL);
 
   /* Explicit set: one of two accepted. */
-  memset (&cd, 0, sizeof cd);
   CHECK_EQ (nbd_opt_set_meta_context_queries (h, set_q,
-              (nbd_context_callback) { .callback = ctx_cb, .user_data = &cd,
-                                       .free = ctx_free }), 1);
+              ctx_closure (&cd)), 1);
   CHECK_EQ (cd.calls, 1);
   CHECK_STREQ (cd.names[0], "base:allocation");
   CHECK_EQ (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION), 1);
   CHECK_EQ (nbd_can_meta_context (h, "nosuch:context"), 0);
 
   /* Implicit list (the handle's): base:allocation. */
-  memset (&cd, 0, sizeof cd);
-  CHECK_EQ (nbd_opt_set_meta_context (h, (nbd_context_callback) {
-        .callback = ctx_cb, .user_data = &cd, .free = ctx_free }), 1);
+  CHECK_EQ (nbd_opt_set_meta_context (h, ctx_closure (&cd)), 1);
   CHECK_EQ (cd.calls, 1);
   CHECK_EQ (cd.frees, 1);
 
@@ -409,6 +401,29 @@ test_sr_eh (const char *sock)
   nbd_close (h);
 }
 
+/* A completion closure counting into *c, which is cleared first. */
+static nbd_completion_callback
+completion (struct completion_data *c)
+{
+  memset (c, 0, sizeof *c);
+  return (nbd_completion_callback) { .callback = completion_cb,
+                                     .user_data = c,
+                                     .free = completion_free };
+}
+
+/* Run the option to its end: its completion was called once with
+ * error and freed once.
+ */
+static void
+check_completed (struct nbd_handle *h, const struct completion_data *c,
+                 int error)
+{
+  wait_not_connecting (h);
+  CHECK_EQ (c->calls, 1);
+  CHECK_EQ (c->error, error);
+  CHECK_EQ (c->frees, 1);
+}
+
 /* The aio forms with completion callbacks. */
 static void
 test_aio (const char *sock)
@@ -422,131 +437,84 @@ test_aio (const char *sock)
   if (!h) return;
 
   /* aio_opt_list */
-  memset (&c, 0, sizeof c);
   CHECK_EQ (nbd_aio_opt_list (h,
               (nbd_list_callback) { .callback = list_cb, .user_data = &ld,
                                     .free = free_count_list },
-              (nbd_completion_callback) { .callback = completion_cb,
-                                          .user_data = &c,
-                                          .free = completion_free }), 0);
+              completion (&c)), 0);
   /* .user_data of the list closure is &ld, so its free counts nowhere
    * useful: use a separate request for free counting below.
    */
-  wait_not_connecting (h);
+  check_completed (h, &c, 0);
   CHECK_EQ (nbd_aio_is_negotiating (h), 1);
   CHECK_EQ (ld.calls, 2);
   CHECK_EQ (ld.frees, 1);
-  CHECK_EQ (c.calls, 1);
-  CHECK_EQ (c.error, 0);
-  CHECK_EQ (c.frees, 1);
 
   /* aio_opt_info, success. */
-  memset (&c, 0, sizeof c);
   CHECK_EQ (nbd_set_export_name (h, "b"), 0);
-  CHECK_EQ (nbd_aio_opt_info (h, (nbd_completion_callback) {
-        .callback = completion_cb, .user_data = &c,
-        .free = completion_free }), 0);
-  wait_not_connecting (h);
-  CHECK_EQ (c.calls, 1);
-  CHECK_EQ (c.error, 0);
-  CHECK_EQ (c.frees, 1);
+  CHECK_EQ (nbd_aio_opt_info (h, completion (&c)), 0);
+  check_completed (h, &c, 0);
   CHECK_EQ (nbd_aio_is_negotiating (h), 1);
   CHECK_EQ (nbd_get_size (h), 2 * SIZE);
 
   /* aio_opt_info, unknown export: *error is ENOENT. */
-  memset (&c, 0, sizeof c);
   CHECK_EQ (nbd_set_export_name (h, "nosuch"), 0);
-  CHECK_EQ (nbd_aio_opt_info (h, (nbd_completion_callback) {
-        .callback = completion_cb, .user_data = &c,
-        .free = completion_free }), 0);
-  wait_not_connecting (h);
-  CHECK_EQ (c.calls, 1);
-  CHECK_EQ (c.error, ENOENT);
-  CHECK_EQ (c.frees, 1);
+  CHECK_EQ (nbd_aio_opt_info (h, completion (&c)), 0);
+  check_completed (h, &c, ENOENT);
   CHECK_EQ (nbd_aio_is_negotiating (h), 1);
 
   /* aio_opt_list_meta_context_queries: context closure freed once. */
-  memset (&c, 0, sizeof c);
   CHECK_EQ (nbd_set_export_name (h, "a"), 0);
   {
     char *q[] = { "base:", NULL };
     CHECK_EQ (nbd_aio_opt_list_meta_context_queries (h, q,
                 (nbd_context_callback) { .callback = ctx_cb,
                                          .user_data = &cd },
-                (nbd_completion_callback) { .callback = completion_cb,
-                                            .user_data = &c,
-                                            .free = completion_free }), 0);
+                completion (&c)), 0);
   }
-  wait_not_connecting (h);
+  check_completed (h, &c, 0);
   CHECK_EQ (cd.calls, 1);
-  CHECK_EQ (c.calls, 1);
-  CHECK_EQ (c.error, 0);
-  CHECK_EQ (c.frees, 1);
 
   /* aio_opt_set_meta_context_queries, counting frees of the context. */
   {
     char *q[] = { "base:allocation", NULL };
-    memset (&c, 0, sizeof c);
     CHECK_EQ (nbd_aio_opt_set_meta_context_queries (h, q,
                 (nbd_context_callback) { .callback = ctx_cb,
                                          .user_data = &cd },
-                (nbd_completion_callback) { .callback = completion_cb,
-                                            .user_data = &c,
-                                            .free = completion_free }), 0);
-    wait_not_connecting (h);
-    CHECK_EQ (c.calls, 1);
-    CHECK_EQ (c.error, 0);
-    CHECK_EQ (c.frees, 1);
+                completion (&c)), 0);
+    check_completed (h, &c, 0);
   }
   /* A list closure whose free counts. */
   CHECK_EQ (nbd_aio_opt_list (h,
               (nbd_list_callback) { .callback = NULL, .user_data = &list_frees,
-                                    .free = free_count },
+                                    .free = count_free },
               NBD_NULL_COMPLETION), -1);
   /* NULL callback is rejected (EFAULT) but the closure is still freed. */
   CHECK_ERR (EFAULT, "nbd_aio_opt_list", NULL);
   CHECK_EQ (list_frees, 1);
 
   /* aio_opt_structured_reply: a duplicate, completes without error. */
-  memset (&c, 0, sizeof c);
-  CHECK_EQ (nbd_aio_opt_structured_reply (h, (nbd_completion_callback) {
-        .callback = completion_cb, .user_data = &c,
-        .free = completion_free }), 0);
+  CHECK_EQ (nbd_aio_opt_structured_reply (h, completion (&c)), 0);
   wait_not_connecting (h);
   CHECK_EQ (c.calls, 1);
   CHECK_EQ (c.frees, 1);
   CHECK_EQ (nbd_get_structured_replies_negotiated (h), 1);
 
   /* aio_opt_go, unknown export: *error ENOENT, still negotiating. */
-  memset (&c, 0, sizeof c);
   CHECK_EQ (nbd_set_export_name (h, "nosuch"), 0);
-  CHECK_EQ (nbd_aio_opt_go (h, (nbd_completion_callback) {
-        .callback = completion_cb, .user_data = &c,
-        .free = completion_free }), 0);
-  wait_not_connecting (h);
-  CHECK_EQ (c.calls, 1);
-  CHECK_EQ (c.error, ENOENT);
-  CHECK_EQ (c.frees, 1);
+  CHECK_EQ (nbd_aio_opt_go (h, completion (&c)), 0);
+  check_completed (h, &c, ENOENT);
   CHECK_EQ (nbd_aio_is_negotiating (h), 1);
 
   /* aio_opt_go, success: ready. */
-  memset (&c, 0, sizeof c);
   CHECK_EQ (nbd_set_export_name (h, "a"), 0);
-  CHECK_EQ (nbd_aio_opt_go (h, (nbd_completion_callback) {
-        .callback = completion_cb, .user_data = &c,
-        .free = completion_free }), 0);
-  wait_not_connecting (h);
-  CHECK_EQ (c.calls, 1);
-  CHECK_EQ (c.error, 0);
-  CHECK_EQ (c.frees, 1);
+  CHECK_EQ (nbd_aio_opt_go (h, completion (&c)), 0);
+  check_completed (h, &c, 0);
   CHECK_EQ (nbd_aio_is_ready (h), 1);
   CHECK_EQ (nbd_get_size (h), SIZE);
 
   /* In the wrong state the completion closure is freed, never called. */
-  memset (&c, 0, sizeof c);
-  CHECK_FAILS (nbd_aio_opt_info (h, (nbd_completion_callback) {
-        .callback = completion_cb, .user_data = &c,
-        .free = completion_free }), EINVAL, "nbd_aio_opt_info", "READY");
+  CHECK_FAILS (nbd_aio_opt_info (h, completion (&c)),
+               EINVAL, "nbd_aio_opt_info", "READY");
   CHECK_EQ (c.calls, 0);
   CHECK_EQ (c.frees, 1);
   nbd_close (h);
@@ -554,12 +522,9 @@ test_aio (const char *sock)
   /* Closing the handle with an option in flight frees the closures. */
   h = opt_handle (sock);
   if (!h) return;
-  memset (&c, 0, sizeof c);
   CHECK_EQ (nbd_aio_opt_list (h,
               (nbd_list_callback) { .callback = list_cb, .user_data = &ld },
-              (nbd_completion_callback) { .callback = completion_cb,
-                                          .user_data = &c,
-                                          .free = completion_free }), 0);
+              completion (&c)), 0);
   nbd_close (h);
   CHECK_EQ (c.frees, 1);
   CHECK (c.calls <= 1, "completion called %d times", c.calls);
@@ -599,9 +564,5 @@ main (void)
   test_sr_eh (s.sock);
   test_aio (s.sock);
   server_stop (&s);
-  if (failures) {
-    fprintf (stderr, "test-opt-mode: %d failure(s)\n", failures);
-    exit (EXIT_FAILURE);
-  }
-  return 0;
+  return check_status ("test-opt-mode");
 }

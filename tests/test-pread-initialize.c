@@ -12,20 +12,10 @@
 
 #include <libnbd.h>
 
+#include "checks.h"
 #include "server.h"
 
 #define SIZE 65536
-static int failures;
-
-#define CHECK(cond, ...)                                                \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: FAIL: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf (stderr, __VA_ARGS__);                                    \
-      fprintf (stderr, "\n");                                           \
-      failures++;                                                       \
-    }                                                                   \
-  } while (0)
 
 static int
 count_byte (const char *buf, size_t len, char c)
@@ -43,26 +33,21 @@ static int
 faulty_read (const char *fault, bool initialize, bool structured, char *buf)
 {
   struct server s;
-  const char *argv[16];
+  const char *args[8];
   int n = 0, r = -2;
   struct nbd_handle *h;
 
-  argv[n++] = test_server_path ();
-  argv[n++] = "--pattern";
-  argv[n++] = "--size";
-  argv[n++] = "65536";
+  args[n++] = "--pattern";
+  args[n++] = "--size";
+  args[n++] = "65536";
   if (fault) {
-    argv[n++] = "--fault";
-    argv[n++] = fault;
+    args[n++] = "--fault";
+    args[n++] = fault;
   }
   if (!structured)
-    argv[n++] = "--no-structured-replies";
-  argv[n++] = "--unix";
-  argv[n++] = "$SOCK";
-  argv[n++] = "--pidfile";
-  argv[n++] = "$PID";
-  argv[n] = NULL;
-  if (server_start (&s, argv) == -1)
+    args[n++] = "--no-structured-replies";
+  args[n] = NULL;
+  if (test_server_start (&s, args) == -1)
     exit (77);
   h = nbd_create ();
   if (!h || nbd_set_pread_initialize (h, initialize) == -1
@@ -126,9 +111,5 @@ main (void)
   CHECK (count_byte (buf, sizeof buf, (char) 0xaa) == sizeof buf,
          "buffer changed although pread_initialize is off");
 
-  if (failures) {
-    fprintf (stderr, "test-pread-initialize: %d failure(s)\n", failures);
-    return 1;
-  }
-  return 0;
+  return check_status ("test-pread-initialize");
 }

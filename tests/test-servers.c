@@ -230,7 +230,7 @@ test_nbd_server (void)
     }
     usleep (20000);
   }
-  if (pid <= 0) {
+  if (pid <= 0 || socket_wait_accepting (sockpath) == -1) {
     fprintf (stderr, "FAIL: nbd-server did not start\n");
     failures++;
     goto out;

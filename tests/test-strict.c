@@ -27,7 +27,7 @@ static char *buf;               /* 64 MiB + 1 */
 #define REFUSED(h, call, errnum, context, substr)                       \
   do {                                                                  \
     uint64_t sent_ = nbd_stats_bytes_sent (h);                          \
-    EXPECT_FAIL (call, errnum, context, substr);                        \
+    CHECK_FAILS (call, errnum, context, substr);                        \
     CHECK (nbd_stats_bytes_sent (h) == sent_,                           \
            "%s: %" PRIu64 " bytes sent for a refused request", #call,  \
            nbd_stats_bytes_sent (h) - sent_);                           \
@@ -38,7 +38,7 @@ static char *buf;               /* 64 MiB + 1 */
 #define SERVER_FAILS(h, call, errnum, context)                          \
   do {                                                                  \
     uint64_t sent_ = nbd_stats_bytes_sent (h);                          \
-    EXPECT_FAIL (call, errnum, context, "command failed");              \
+    CHECK_FAILS (call, errnum, context, "command failed");              \
     CHECK (nbd_stats_bytes_sent (h) >= sent_ + 28,                      \
            "%s: not sent to the server", #call);                        \
   } while (0)
@@ -171,7 +171,7 @@ test_bounds_flags (void)
   h = connect_server (&s, false);
   CHECK ((nbd_get_strict_mode (h) & all) == all,
          "default strict mode 0x%x lacks 0x%x", nbd_get_strict_mode (h), all);
-  EXPECT_FAIL (nbd_set_strict_mode (h, 0x40000000), EINVAL,
+  CHECK_FAILS (nbd_set_strict_mode (h, 0x40000000), EINVAL,
                "nbd_set_strict_mode", NULL);
 
   /* Bounds: reads and cache EINVAL, writes ENOSPC. */
@@ -309,20 +309,29 @@ test_align (void)
   stop_server (&s);
 }
 
-int
-main (void)
+static void
+alloc_buf (void)
 {
-  alarm (30);
-  skip_unless_nbdkit (PROG);
   buf = calloc (1, (64 << 20) + 1);
   if (!buf) {
     perror ("calloc");
     exit (EXIT_FAILURE);
   }
-  test_read_only ();
-  test_unsupported ();
-  test_bounds_flags ();
-  test_align ();
+}
+
+static void
+free_buf (void)
+{
   free (buf);
-  return finish (PROG);
+}
+
+int
+main (void)
+{
+  static void (*const tests[]) (void) = {
+    alloc_buf, test_read_only, test_unsupported, test_bounds_flags,
+    test_align, free_buf, NULL
+  };
+
+  return run_tests (PROG, tests);
 }

@@ -183,7 +183,7 @@ test_nbdkit_reads (void)
   ch.fail_at = 0;
   ch.fail_errno = EPROTO;
   memset (buf, 0xaa, 4096);
-  EXPECT_FAIL (nbd_pread_structured (h, buf, 4096, 8192, chunk_closure (&ch), 0),
+  CHECK_FAILS (nbd_pread_structured (h, buf, 4096, 8192, chunk_closure (&ch), 0),
                EPROTO, "nbd_pread_structured", NULL);
   CHECK (ch.frees == 1, "chunk .free %d", ch.frees);
   for (size_t j = 0; j < 4096; j++)
@@ -196,12 +196,12 @@ test_nbdkit_reads (void)
   chunks_init (&ch, buf, 4096, 0);
   ch.fail_at = 0;
   ch.fail_errno = -1;           /* leave *error alone */
-  EXPECT_FAIL (nbd_pread_structured (h, buf, 4096, 0, chunk_closure (&ch), 0),
+  CHECK_FAILS (nbd_pread_structured (h, buf, 4096, 0, chunk_closure (&ch), 0),
                EPROTO, "nbd_pread_structured", NULL);
   chunks_init (&ch, buf, 4096, 0);
   ch.fail_at = 0;
   ch.fail_errno = ENOMEM;
-  EXPECT_FAIL (nbd_pread_structured (h, buf, 4096, 0, chunk_closure (&ch), 0),
+  CHECK_FAILS (nbd_pread_structured (h, buf, 4096, 0, chunk_closure (&ch), 0),
                ENOMEM, "nbd_pread_structured", NULL);
   CHECK (ch.frees == 1, "chunk .free %d", ch.frees);
 
@@ -220,7 +220,7 @@ test_nbdkit_reads (void)
                                   NBD_NULL_COMPLETION, 0);
     CHECK (c > 0, "aio_pread_structured: %s", nbd_get_error ());
     EXPECT_OK (drain (h));
-    EXPECT_FAIL (nbd_aio_command_completed (h, c), ERANGE,
+    CHECK_FAILS (nbd_aio_command_completed (h, c), ERANGE,
                  "nbd_aio_command_completed", NULL);
     CHECK (ch.frees == 1, "chunk .free %d", ch.frees);
   }
@@ -241,7 +241,7 @@ test_nbdkit_reads (void)
   CHECK (buf[0] == 1 && buf[2] == 3, "simple-reply data");
   /* DF needs structured replies. */
   CHECK (nbd_can_df (h) == 0, "can_df without structured replies");
-  EXPECT_FAIL (nbd_pread_structured (h, buf, 512, 0, chunk_closure (&ch),
+  CHECK_FAILS (nbd_pread_structured (h, buf, 512, 0, chunk_closure (&ch),
                                      LIBNBD_CMD_FLAG_DF),
                EINVAL, "nbd_pread_structured", NULL);
   close_handle (h);
@@ -313,7 +313,7 @@ test_qemu_holes (void)
     chunks_init (&ch, buf, sizeof buf, 0);
     ch.fail_all = true;
     ch.fail_errno = ENOMEM;
-    EXPECT_FAIL (nbd_pread_structured (h, buf, sizeof buf, 0,
+    CHECK_FAILS (nbd_pread_structured (h, buf, sizeof buf, 0,
                                        chunk_closure (&ch), 0),
                  ENOMEM, "nbd_pread_structured", NULL);
     CHECK (ch.n == expected, "callback called %zu times, expected %zu",
@@ -461,13 +461,13 @@ test_block_status (void)
   memset (&b, 0, sizeof b);
   {
     uint64_t sent = nbd_stats_bytes_sent (h);
-    EXPECT_FAIL (nbd_block_status (h, 65536, 0,
+    CHECK_FAILS (nbd_block_status (h, 65536, 0,
                                    (nbd_extent_callback) { .callback = extent32_cb,
                                                            .user_data = &b,
                                                            .free = count_free_bs },
                                    0),
                  ENOTSUP, "nbd_block_status", NULL);
-    EXPECT_FAIL (nbd_block_status_64 (h, 65536, 0,
+    CHECK_FAILS (nbd_block_status_64 (h, 65536, 0,
                                       (nbd_extent64_callback) { .callback = extent64_cb,
                                                                 .user_data = &b },
                                       0),
@@ -532,14 +532,14 @@ test_block_status (void)
   memset (&b, 0, sizeof b);
   b.ret = -1;
   b.set_err = EXDEV;
-  EXPECT_FAIL (nbd_block_status_64 (h, 65536, 0,
+  CHECK_FAILS (nbd_block_status_64 (h, 65536, 0,
                                     (nbd_extent64_callback) { .callback = extent64_cb,
                                                               .user_data = &b },
                                     0),
                EXDEV, "nbd_block_status_64", NULL);
   memset (&b, 0, sizeof b);
   b.ret = -1;
-  EXPECT_FAIL (nbd_block_status (h, 65536, 0,
+  CHECK_FAILS (nbd_block_status (h, 65536, 0,
                                  (nbd_extent_callback) { .callback = extent32_cb,
                                                          .user_data = &b },
                                  0),
@@ -571,7 +571,7 @@ test_block_status (void)
     char *ctxs[] = { (char *) LIBNBD_CONTEXT_BASE_ALLOCATION, NULL };
     uint64_t sent = nbd_stats_bytes_sent (h);
     memset (&b, 0, sizeof b);
-    EXPECT_FAIL (nbd_block_status_filter (h, 65536, 0, ctxs,
+    CHECK_FAILS (nbd_block_status_filter (h, 65536, 0, ctxs,
                                           (nbd_extent64_callback) { .callback = extent64_cb,
                                                                     .user_data = &b,
                                                                     .free = count_free_bs },
@@ -589,10 +589,9 @@ test_block_status (void)
 int
 main (void)
 {
-  alarm (30);
-  skip_unless_nbdkit (PROG);
-  test_nbdkit_reads ();
-  test_qemu_holes ();
-  test_block_status ();
-  return finish (PROG);
+  static void (*const tests[]) (void) = {
+    test_nbdkit_reads, test_qemu_holes, test_block_status, NULL
+  };
+
+  return run_tests (PROG, tests);
 }

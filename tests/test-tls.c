@@ -148,6 +148,33 @@ new_handle (int tls)
   return h;
 }
 
+/* new_handle with the certificates in dir. */
+static struct nbd_handle *
+cert_handle (int tls, const char *dir)
+{
+  struct nbd_handle *h = new_handle (tls);
+  nbd_set_tls_certificates (h, dir);
+  return h;
+}
+
+/* A TLS handle with the pre-shared keys in file, as user. */
+static struct nbd_handle *
+psk_handle (const char *file, const char *user)
+{
+  struct nbd_handle *h = new_handle (LIBNBD_TLS_REQUIRE);
+  nbd_set_tls_psk_file (h, file);
+  nbd_set_tls_username (h, user);
+  return h;
+}
+
+/* Connecting must work, with TLS negotiated. */
+static void
+connect_tls (struct nbd_handle *h, const char *sock)
+{
+  CHECK_OR_EXIT (nbd_connect_unix (h, sock) == 0, "%s", nbd_get_error ());
+  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+}
+
 /* Data written and read back over the connection. */
 static void
 check_io (struct nbd_handle *h)
@@ -242,8 +269,7 @@ test_x509 (void)
   /* Certificates, verifying the CA chain (no host name on unix). */
   h = new_handle (LIBNBD_TLS_REQUIRE);
   CHECK_OR_EXIT (nbd_set_tls_certificates (h, certs) == 0, "%s", nbd_get_error ());
-  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
-  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  connect_tls (h, s.sock);
   check_io (h);
   check_bulk (h);
   sent = nbd_stats_bytes_sent (h);
@@ -254,52 +280,43 @@ test_x509 (void)
   close_cleanly (h);
 
   /* The right host name with verification. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
   nbd_set_tls_hostname (h, "localhost");
   CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
   check_io (h);
   close_cleanly (h);
 
   /* A wrong host name fails verification ... */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
   nbd_set_tls_hostname (h, "wrong.example");
   expect_connect_fails (h, s.sock, "wrong host name");
 
   /* ... even in ALLOW mode: a failed TLS handshake is not a refusal. */
-  h = new_handle (LIBNBD_TLS_ALLOW);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_ALLOW, certs);
   nbd_set_tls_hostname (h, "wrong.example");
   expect_connect_fails (h, s.sock, "wrong host name, allow");
 
   /* ... but is accepted without verification. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
   nbd_set_tls_hostname (h, "wrong.example");
   nbd_set_tls_verify_peer (h, false);
-  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
-  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  connect_tls (h, s.sock);
   close_cleanly (h);
 
   /* An untrusted server (only the system CAs) fails verification. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, "/nonexistent-dir");
+  h = cert_handle (LIBNBD_TLS_REQUIRE, "/nonexistent-dir");
   expect_connect_fails (h, s.sock, "missing certificates directory");
   {
     char empty[128];
     snprintf (empty, sizeof empty, "%s/empty", certs);
     CHECK_OR_EXIT (run ("mkdir -p '%s'", empty) == 0, "mkdir");
-    h = new_handle (LIBNBD_TLS_REQUIRE);
-    nbd_set_tls_certificates (h, empty);
+    h = cert_handle (LIBNBD_TLS_REQUIRE, empty);
     expect_connect_fails (h, s.sock, "untrusted CA");
   }
 
   /* ALLOW with credentials: TLS is used. */
-  h = new_handle (LIBNBD_TLS_ALLOW);
-  nbd_set_tls_certificates (h, certs);
-  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
-  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  h = cert_handle (LIBNBD_TLS_ALLOW, certs);
+  connect_tls (h, s.sock);
   close_cleanly (h);
 
   /* DISABLE against a server requiring TLS: the server refuses. */
@@ -334,8 +351,7 @@ test_x509 (void)
   {
     int fd, n = 0;
     bool saw_write = false;
-    h = new_handle (LIBNBD_TLS_REQUIRE);
-    nbd_set_tls_certificates (h, certs);
+    h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
     CHECK_OR_EXIT (nbd_aio_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
     while (nbd_aio_is_connecting (h)) {
       unsigned dir = nbd_aio_get_direction (h);
@@ -364,8 +380,7 @@ test_x509 (void)
   }
 
   /* Opt mode: automatic STARTTLS happens before the handover. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
   nbd_set_opt_mode (h, true);
   CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
   CHECK_OR_EXIT (nbd_aio_is_negotiating (h), "not negotiating");
@@ -375,8 +390,7 @@ test_x509 (void)
   close_cleanly (h);
 
   /* Opt mode: STARTTLS requested by hand. */
-  h = new_handle (LIBNBD_TLS_DISABLE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_DISABLE, certs);
   nbd_set_opt_mode (h, true);
   CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
   CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 0, "TLS negotiated early");
@@ -403,14 +417,12 @@ test_client_cert (void)
     CHECK_OR_EXIT (server_start (&s, argv) == 0, "nbdkit did not start");
   }
 
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
   CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
   check_io (h);
   close_cleanly (h);
 
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, cacerts);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, cacerts);
   expect_connect_fails (h, s.sock, "no client certificate");
 
   server_stop (&s);
@@ -447,22 +459,19 @@ test_tcp (void)
   CHECK_OR_EXIT (access (pidfile, F_OK) == 0, "nbdkit on TCP did not start");
 
   /* The host name given to connect_tcp is checked. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
   CHECK_OR_EXIT (nbd_connect_tcp (h, "localhost", port) == 0, "%s", nbd_get_error ());
   CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
   check_io (h);
   close_cleanly (h);
 
   /* The IP address is in the certificate too. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
   CHECK_OR_EXIT (nbd_connect_tcp (h, "127.0.0.1", port) == 0, "%s", nbd_get_error ());
   close_cleanly (h);
 
   /* tls_hostname overrides it. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
   nbd_set_tls_hostname (h, "wrong.example");
   CHECK_OR_EXIT (nbd_connect_tcp (h, "localhost", port) == -1, "wrong name accepted");
   fprintf (stderr, "TCP wrong host name: %s\n", nbd_get_error ());
@@ -480,25 +489,18 @@ test_psk (void)
 
   start_nbdkit (&s, "--tls=require", "--tls-psk", pskfile);
 
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_psk_file (h, pskfile);
-  nbd_set_tls_username (h, "alice");
-  CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
-  CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 1, "TLS not negotiated");
+  h = psk_handle (pskfile, "alice");
+  connect_tls (h, s.sock);
   check_io (h);
   check_bulk (h);
   close_cleanly (h);
 
   /* The wrong key. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_psk_file (h, badpskfile);
-  nbd_set_tls_username (h, "alice");
+  h = psk_handle (badpskfile, "alice");
   expect_connect_fails (h, s.sock, "wrong PSK");
 
   /* A user not in the file. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_psk_file (h, pskfile);
-  nbd_set_tls_username (h, "bob");
+  h = psk_handle (pskfile, "bob");
   expect_connect_fails (h, s.sock, "unknown PSK user");
 
   server_stop (&s);
@@ -513,16 +515,14 @@ test_plain_server (void)
   start_nbdkit (&s, NULL, NULL, NULL);
 
   /* ALLOW falls back to plaintext when the server refuses STARTTLS. */
-  h = new_handle (LIBNBD_TLS_ALLOW);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_ALLOW, certs);
   CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == 0, "%s", nbd_get_error ());
   CHECK_OR_EXIT (nbd_get_tls_negotiated (h) == 0, "TLS negotiated?");
   check_io (h);
   close_cleanly (h);
 
   /* REQUIRE does not. */
-  h = new_handle (LIBNBD_TLS_REQUIRE);
-  nbd_set_tls_certificates (h, certs);
+  h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
   CHECK_OR_EXIT (nbd_connect_unix (h, s.sock) == -1, "connected without TLS");
   EXPECT_ERROR_OR_EXIT (ENOTSUP, "nbd_connect_unix", "TLS");
   nbd_close (h);

@@ -17,15 +17,12 @@
 
 #include <libnbd.h>
 
+#include "checks.h"
+
 static char tmpdir[] = "/tmp/test-uri-XXXXXX";
 static char sock[256], pidfile_unix[256], pidfile_tcp[256];
 static pid_t pids[2];
 static int nr_pids;
-static int failures;
-
-#define FAIL(...) \
-  do { fprintf (stderr, "test-uri: FAIL: " __VA_ARGS__); \
-       fprintf (stderr, "\n"); failures++; } while (0)
 
 static void
 cleanup (void)
@@ -130,12 +127,21 @@ connect_ok (const char *uri, const char *export)
   return h;
 }
 
+/* Shut down and close a handle from connect_ok (NULL: nothing to do). */
+static void
+disconnect (struct nbd_handle *h)
+{
+  if (h) {
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+}
+
 /* nbd_get_uri must give a URI that reconnects to the same export. */
 static void
 check_get_uri (struct nbd_handle *h, const char *export, const char *want)
 {
   char *u = nbd_get_uri (h);
-  struct nbd_handle *h2;
 
   if (u == NULL) {
     FAIL ("nbd_get_uri: %s", nbd_get_error ());
@@ -146,12 +152,20 @@ check_get_uri (struct nbd_handle *h, const char *export, const char *want)
     FAIL ("nbd_get_uri returned %s, expected %s", u, want);
   if (!nbd_is_uri (h, u))
     FAIL ("nbd_is_uri (%s) is false", u);
-  h2 = connect_ok (u, export);
-  if (h2) {
-    nbd_shutdown (h2, 0);
-    nbd_close (h2);
-  }
+  disconnect (connect_ok (u, export));
   free (u);
+}
+
+/* connect_ok to uri, and nbd_get_uri must give uri back. */
+static void
+check_round_trip (const char *uri, const char *export)
+{
+  struct nbd_handle *h = connect_ok (uri, export);
+
+  if (h) {
+    check_get_uri (h, export, uri);
+    disconnect (h);
+  }
 }
 
 /* A connect_uri that must fail with errno err. */
@@ -309,11 +323,7 @@ main (void)
   /* Percent-encoding, unknown parameters ignored, '&'-separated query. */
   snprintf (uri, sizeof uri,
             "nbd+unix:///my%%65xport?x-unknown=1&socket=%s&foo", sock);
-  h = connect_ok (uri, "myexport");
-  if (h) {
-    nbd_shutdown (h, 0);
-    nbd_close (h);
-  }
+  disconnect (connect_ok (uri, "myexport"));
 
   /* nbd_get_uri after nbd_connect_unix. */
   h = nbd_create ();
@@ -352,26 +362,12 @@ main (void)
       exit (1);
   }
   snprintf (uri, sizeof uri, "nbd://127.0.0.1:%s/", port_str);
-  h = connect_ok (uri, "");
-  if (h) {
-    check_get_uri (h, "", uri);
-    nbd_shutdown (h, 0);
-    nbd_close (h);
-  }
+  check_round_trip (uri, "");
   snprintf (uri, sizeof uri, "nbd://localhost:%s", port_str);
-  h = connect_ok (uri, "");
-  if (h) {
-    nbd_shutdown (h, 0);
-    nbd_close (h);
-  }
+  disconnect (connect_ok (uri, ""));
   /* Export name with characters needing encoding: round trip. */
   snprintf (uri, sizeof uri, "nbd://127.0.0.1:%s/a%%20b%%3Fc%%25d%%23e", port_str);
-  h = connect_ok (uri, "a b?c%d#e");
-  if (h) {
-    check_get_uri (h, "a b?c%d#e", uri);
-    nbd_shutdown (h, 0);
-    nbd_close (h);
-  }
+  check_round_trip (uri, "a b?c%d#e");
   /* IPv6 literal (skip quietly if ::1 is not usable). */
   snprintf (uri, sizeof uri, "nbd://[::1]:%s/", port_str);
   h = nbd_create ();
@@ -390,10 +386,8 @@ main (void)
   }
   nbd_close (h);
 
-  if (failures) {
-    fprintf (stderr, "test-uri: %d failure(s)\n", failures);
+  if (check_status ("test-uri") != EXIT_SUCCESS)
     exit (1);
-  }
   printf ("test-uri: PASS\n");
   exit (0);
 }
