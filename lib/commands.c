@@ -244,12 +244,15 @@ issue (struct nbd_handle *h, struct command *cmd)
     h->to_send_head = cmd;
   h->to_send_tail = cmd;
 
-  /* Outside the engine, send at once; callbacks running inside it only
-   * queue, and the engine sends the whole batch in one go.  The command
-   * is accepted either way: if sending kills the connection, its
-   * completion reports the error, so the cookie is still returned.
+  /* With nothing else in flight, send at once: the caller waits for
+   * this reply.  Otherwise queue: a reply is due, and the engine pass it
+   * triggers (or the next poll) sends every queued request in one
+   * sendmsg, so the server reads a batch with one wakeup.  Callbacks
+   * running inside the engine always queue.  The command is accepted
+   * either way: if sending kills the connection, its completion reports
+   * the error, so the cookie is still returned.
    */
-  if (!h->in_run && h->to_send_head == cmd)
+  if (!h->in_run && h->to_send_head == cmd && h->nr_in_flight == 1)
     nbd_internal_transmit (h);
   return (int64_t) cmd->cookie;
 }

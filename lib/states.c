@@ -242,7 +242,13 @@ poll_once (struct nbd_handle *h, int extra_fd, int timeout)
   unsigned dir;
   int r, n = 1;
 
-  /* Work that needs no waiting first (e.g. requests queued but unsent). */
+  /* Work that needs no waiting first: requests queued but unsent go out
+   * now (the poll then waits for replies only), bytes buffered above
+   * the socket are decoded.
+   */
+  if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
+      && nbd_internal_transmit (h) == -1)
+    return -1;
   if (h->ops && h->ops->pending (h))
     return nbd_internal_run (h, true, false) == -1 ? -1 : 1;
 
