@@ -130,6 +130,7 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
 
   table_remove (h, cmd);
   h->nr_in_flight--;
+  h->nr_completed++;
   cmd->done = true;
   if (cmd->zero_uncovered && (cmd->error || cmd->covered_total != cmd->count))
     zero_uncovered (cmd);

@@ -185,6 +185,7 @@ struct nbd_handle {
   struct command *to_send_head, *to_send_tail;
   size_t send_offset;           /* bytes of the head command already sent */
   size_t nr_in_flight;          /* issued and not yet completed */
+  uint64_t nr_completed;        /* commands completed so far */
   struct command *done_head, *done_tail;
   struct command *free_cmds;    /* recycled command records */
   struct command *cmd_table[256]; /* cookie -> command, chained */

@@ -16,6 +16,14 @@
 #define DIRECT_THRESHOLD (16 * 1024)    /* recv straight into the caller's buffer */
 #define MAX_CHUNK_PAYLOAD (64 * 1024 * 1024 + 4096) /* non-data chunks */
 
+/* At or below this many commands in flight, replies are taken one at a
+ * time, reading no further than the end of the current one: the caller
+ * gets control after each reply and can refill the pipeline before the
+ * server runs dry.  Above it, one recv takes as many replies as have
+ * arrived (fewest syscalls).
+ */
+#define LOW_QUEUE_DEPTH 4
+
 
 static int
 nbd_errno (uint32_t error)
@@ -310,6 +318,34 @@ hole_chunk (struct nbd_handle *h, struct command *cmd, const char *p, uint64_t l
 
 /* ---- The receive loop ---- */
 
+/* How many more bytes complete the message at the head of the receive
+ * buffer (which decode_one found incomplete), so that a recv never takes
+ * the start of the next reply.
+ */
+static size_t
+bytes_to_message_end (struct nbd_handle *h)
+{
+  const char *p = h->rbuf + h->rbuf_start;
+  size_t avail = h->rbuf_end - h->rbuf_start, hdr_len;
+  uint64_t len;
+
+  if (h->rx_cmd)
+    return (size_t) h->rx_need;
+  if (avail < 4)
+    return (h->eh_negotiated ? 32 : 16) - avail;
+  switch (be32_get (p)) {
+  case NBD_SIMPLE_REPLY_MAGIC: hdr_len = 16; break;
+  case NBD_STRUCTURED_REPLY_MAGIC: hdr_len = 20; break;
+  default: hdr_len = 32; break;
+  }
+  if (avail < hdr_len)
+    return hdr_len - avail;
+  len = hdr_len == 20 ? be32_get (p + 16) : be64_get (p + 24);
+  if (be16_get (p + 6) == NBD_REPLY_TYPE_OFFSET_DATA)
+    len = 8;                    /* the offset; the data streams separately */
+  return hdr_len + len > avail ? (size_t) (hdr_len + len - avail) : 1;
+}
+
 static int
 ensure_capacity (struct nbd_handle *h, size_t need)
 {
@@ -481,6 +517,8 @@ nbd_internal_receive (struct nbd_handle *h)
 {
   int result = 0;
   bool drained = false;
+  bool one_at_a_time = h->nr_in_flight <= LOW_QUEUE_DEPTH;
+  uint64_t completed = h->nr_completed;
 
   if (!h->rbuf) {
     h->rbuf = malloc (RBUF_SIZE);
@@ -547,9 +585,17 @@ nbd_internal_receive (struct nbd_handle *h)
       break;                    /* nothing is expected */
     if (drained)
       break;
-    r = h->ops->recv (h, h->rbuf + h->rbuf_end, h->rbuf_cap - h->rbuf_end);
+    if (one_at_a_time && h->nr_completed != completed
+        && h->rbuf_start == h->rbuf_end && !h->rx_cmd)
+      break;                    /* a reply is done: let the caller refill */
+    size_t asked = h->rbuf_cap - h->rbuf_end;
+    if (one_at_a_time) {
+      size_t rest = bytes_to_message_end (h);
+      if (rest < asked)
+        asked = rest;
+    }
+    r = h->ops->recv (h, h->rbuf + h->rbuf_end, asked);
     if (r > 0) {
-      size_t asked = h->rbuf_cap - h->rbuf_end;
       h->rbuf_end += (size_t) r;
       /* A short read means the socket is drained: decode what came,
        * then stop rather than pay for a recv that would say EAGAIN.

@@ -21,12 +21,14 @@ have_program (const char *prog)
   return system (cmd) == 0;
 }
 
-/* Start "nbdkit -f -U $SOCK ARGS..." (NULL-terminated varargs). */
+/* Start "nbdkit -f -U $SOCK -P $PID ARGS..." (NULL-terminated varargs).
+ * nbdkit writes the pid file once it listens, so the start waits for that.
+ */
 static inline int
 start_nbdkit (struct server *s, ...)
 {
-  const char *argv[64] = { "nbdkit", "-f", "-U", "$SOCK" };
-  size_t n = 4;
+  const char *argv[64] = { "nbdkit", "-f", "-U", "$SOCK", "-P", "$PID" };
+  size_t n = 6;
   va_list ap;
   const char *a;
 
