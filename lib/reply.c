@@ -586,7 +586,7 @@ nbd_internal_receive (struct nbd_handle *h)
     if (drained)
       break;
     if (one_at_a_time && h->nr_completed != completed
-        && h->rbuf_start == h->rbuf_end && !h->rx_cmd)
+        && h->rbuf_start == h->rbuf_end && !h->rx_cmd && !h->ops->pending (h))
       break;                    /* a reply is done: let the caller refill */
     size_t asked = h->rbuf_cap - h->rbuf_end;
     if (one_at_a_time) {
