@@ -589,7 +589,8 @@ nbd_internal_receive (struct nbd_handle *h)
         && h->rbuf_start == h->rbuf_end && !h->rx_cmd && !h->ops->pending (h))
       break;                    /* a reply is done: let the caller refill */
     size_t asked = h->rbuf_cap - h->rbuf_end;
-    if (one_at_a_time) {
+    /* With one command in flight every byte is its reply: no cap. */
+    if (one_at_a_time && h->nr_in_flight > 1) {
       size_t rest = bytes_to_message_end (h);
       if (rest < asked)
         asked = rest;
