@@ -559,7 +559,8 @@ emit_entry_point (const struct call *c)
   print_prototype (c, "", 0);
   pr ("\n{\n");
   pr ("  %s%sret;\n\n", rt, rt[strlen (rt) - 1] == '*' ? "" : " ");
-  pr ("  nbd_internal_set_error_context (\"nbd_%s\");\n", c->name);
+  pr ("  const char *prev_context = nbd_internal_enter_context (\"nbd_%s\");\n",
+      c->name);
   if (err)
     pr ("  if (h == NULL) {\n"
         "    set_error (EFAULT, \"the handle must not be NULL\");\n"
@@ -568,6 +569,7 @@ emit_entry_point (const struct call *c)
     pr ("  if (h == NULL) {\n"
         "    /* No failure value exists for this call: report 0 and leave an error. */\n"
         "    set_error (EFAULT, \"the handle must not be NULL\");\n"
+        "    nbd_internal_leave_context (prev_context);\n"
         "    return 0;\n  }\n");
   if (!c->unlocked)
     pr ("  pthread_mutex_lock (&h->lock);\n");
@@ -644,6 +646,7 @@ emit_entry_point (const struct call *c)
     if (o->kind == OPT_CLOSURE)
       pr ("  if (%s_callback.free)\n    %s_callback.free (%s_callback.user_data);\n",
           o->closure, o->closure, o->closure);
+  pr ("  nbd_internal_leave_context (prev_context);\n");
   pr ("  return ret;\n}\n\n");
 }
 

@@ -77,6 +77,31 @@ nbd_internal_set_error_context (const char *context)
     e->context = context;
 }
 
+/* Public calls can nest (a callback may call the API): each entry point
+ * names itself and puts the caller's name back on the way out, so errors
+ * set after a nested call still carry the right name.
+ */
+const char *
+nbd_internal_enter_context (const char *context)
+{
+  struct last_error *e = get_last_error ();
+  const char *previous = NULL;
+
+  if (e) {
+    previous = e->context;
+    e->context = context;
+  }
+  return previous;
+}
+
+void
+nbd_internal_leave_context (const char *previous)
+{
+  struct last_error *e = pthread_getspecific (error_key);
+  if (e)
+    e->context = previous;
+}
+
 const char *
 nbd_internal_get_error_context (void)
 {

@@ -239,6 +239,8 @@ struct nbd_handle {
 
 /* ---- errors.c ---- */
 extern void nbd_internal_set_error_context (const char *context);
+extern const char *nbd_internal_enter_context (const char *context);
+extern void nbd_internal_leave_context (const char *previous);
 extern const char *nbd_internal_get_error_context (void);
 extern void nbd_internal_set_error (int errnum, const char *fmt, ...) PRINTF_FMT (2, 3);
 #define set_error(errnum, ...) nbd_internal_set_error ((errnum), __VA_ARGS__)
