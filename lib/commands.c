@@ -131,7 +131,6 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
   table_remove (h, cmd);
   h->nr_in_flight--;
   h->nr_completed++;
-  cmd->done = true;
   if (cmd->zero_uncovered && (cmd->error || cmd->covered_total != cmd->count))
     zero_uncovered (cmd);
   if (cmd->completion.callback) {
@@ -142,7 +141,7 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
       cmd->error = err;
   }
   free_callbacks (cmd);
-  if (retire == 1 && !cmd->internal) {
+  if (retire == 1) {
     recycle_command (h, cmd);
     return;
   }

@@ -76,8 +76,6 @@ struct command {
   uint8_t hdr_len;
   int error;                    /* first error, errno value, 0 if none */
   bool sent;                    /* fully written to the server */
-  bool done;                    /* reply complete */
-  bool internal;                /* issued by a blocking call: no retirement by callback */
   bool zero_uncovered;          /* pread_initialize: at completion, zero what the server did not fill */
   /* Reads: the parts of the buffer the server has covered, to detect
    * overlaps and gaps.  One range covers the in-order case; out-of-order
