@@ -182,6 +182,7 @@ struct srv {
   unsigned hs_mut;              /* % per option reply to mutate (0: none) */
   unsigned mut;                 /* % per reply chunk to mutate (0: none) */
   bool mutated;                 /* something mutated went out */
+  bool no_errors;               /* clean: no error replies either */
   uint32_t ctx_id;
   uint16_t eflags;
   uint64_t old_cookies[16];
@@ -654,17 +655,17 @@ build_reply (struct srv *s, struct obuf *o, const struct req *q,
   struct obuf pl = { 0 };
 
   if (!s->sr) {
-    emit_simple (s, o, q, chance (r, 5) ? random_nbd_error (r) | 1 : 0);
+    emit_simple (s, o, q, !s->no_errors && chance (r, 5) ? random_nbd_error (r) | 1 : 0);
     goto out;
   }
   /* A simple error reply is valid with structured replies. */
-  if (!s->eh && chance (r, 5)) {
+  if (!s->eh && !s->no_errors && chance (r, 5)) {
     emit_simple (s, o, q, 5);
     goto out;
   }
 
   if (q->type == 0) {           /* READ */
-    unsigned v = rndn (r, 100);
+    unsigned v = s->no_errors ? 0 : rndn (r, 100);
     bool df = q->flags & 4;
     if (v < 75) {
       /* Cover the read with DATA and HOLE pieces in random order. */
@@ -732,7 +733,7 @@ build_reply (struct srv *s, struct obuf *o, const struct req *q,
     }
   }
   else if (q->type == 7) {      /* BLOCK_STATUS */
-    if (chance (r, 10)) {
+    if (!s->no_errors && chance (r, 10)) {
       error_payload (s, &pl, random_nbd_error (r), false, 0);
       emit_chunk (s, o, q, pending, nr_pending, 1, 0x8001, &pl);
     }
@@ -1091,6 +1092,7 @@ run_iteration (long i)
     s.mut = 3 + rndn (r, 40);
   }
   clean = s.hs_mut == 0 && s.mut == 0;
+  s.no_errors = clean;
   if (verbose)
     fprintf (stderr, "iteration %ld: mode %s, hs_mut %u, mut %u\n", i,
              mode_names[s.max_mode], s.hs_mut, s.mut);
