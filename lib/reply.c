@@ -331,8 +331,13 @@ bytes_to_message_end (struct nbd_handle *h)
 
   if (h->rx_cmd)
     return (size_t) h->rx_need;
+  /* A new message: ask for the header plus the 8 bytes that start most
+   * chunk payloads (a read's offset, block status' context and count).
+   * Taking the start of the next message when this one is shorter only
+   * means it is decoded in the same pass.
+   */
   if (avail < 4)
-    return (h->eh_negotiated ? 32 : 16) - avail;
+    return (h->eh_negotiated ? 40 : h->sr_negotiated ? 28 : 16) - avail;
   switch (be32_get (p)) {
   case NBD_SIMPLE_REPLY_MAGIC: hdr_len = 16; break;
   case NBD_STRUCTURED_REPLY_MAGIC: hdr_len = 20; break;
