@@ -982,7 +982,8 @@ start_option (struct nbd_handle *h, enum opt_kind kind,
     r = send_meta_context_option (h, NBD_OPT_SET_META_CONTEXT, &o->queries);
     break;
   default:
-    set_error (ENOTSUP, "not implemented");
+    /* OPT_KIND_AUTO is started by the handshake itself, never here. */
+    set_error (EINVAL, "internal error: option kind %d cannot be requested", (int) kind);
     r = -1;
   }
   if (r == -1) {
