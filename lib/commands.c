@@ -758,9 +758,8 @@ nbd_unlocked_aio_disconnect (struct nbd_handle *h, uint32_t flags)
 }
 
 static bool
-closed_or_dead (struct nbd_handle *h, void *arg)
+closed_or_dead (struct nbd_handle *h)
 {
-  (void) arg;
   return h->state == STATE_CLOSED || h->state == STATE_DEAD;
 }
 
@@ -786,7 +785,7 @@ nbd_unlocked_shutdown (struct nbd_handle *h, uint32_t flags)
   }
   if (!h->disconnect_requested && nbd_unlocked_aio_disconnect (h, 0) == -1)
     return -1;
-  while (!closed_or_dead (h, NULL))
+  while (!closed_or_dead (h))
     if (nbd_unlocked_poll (h, -1) == -1)
       return h->state == STATE_CLOSED ? 0 : -1;
   return 0;

@@ -1032,6 +1032,25 @@ wait_option (struct nbd_handle *h)
   return 0;
 }
 
+/* The blocking form of a counting option: wait for the option started
+ * (start is its result) and return how many entries the callback saw.
+ */
+static int
+wait_count (struct nbd_handle *h, int start)
+{
+  if (start == -1 || wait_option (h) == -1)
+    return -1;
+  return h->last_opt_count;
+}
+
+/* The contexts added with nbd_add_meta_context, as a query list. */
+static char **
+requested_queries (struct nbd_handle *h)
+{
+  static char *none[] = { NULL };
+  return h->request_meta_contexts.ptr ? h->request_meta_contexts.ptr : none;
+}
+
 int
 nbd_unlocked_aio_opt_go (struct nbd_handle *h, nbd_completion_callback *completion)
 {
@@ -1087,11 +1106,7 @@ nbd_unlocked_aio_opt_list (struct nbd_handle *h, nbd_list_callback *list,
 int
 nbd_unlocked_opt_list (struct nbd_handle *h, nbd_list_callback *list)
 {
-  if (start_option (h, OPT_KIND_LIST, NULL, list, NULL, NULL) == -1)
-    return -1;
-  if (wait_option (h) == -1)
-    return -1;
-  return h->last_opt_count;
+  return wait_count (h, start_option (h, OPT_KIND_LIST, NULL, list, NULL, NULL));
 }
 
 static int
@@ -1176,9 +1191,7 @@ nbd_unlocked_aio_opt_list_meta_context (struct nbd_handle *h,
                                         nbd_context_callback *context,
                                         nbd_completion_callback *completion)
 {
-  return nbd_unlocked_aio_opt_list_meta_context_queries (h, h->request_meta_contexts.ptr
-                                                         ? h->request_meta_contexts.ptr
-                                                         : (char *[]) { NULL },
+  return nbd_unlocked_aio_opt_list_meta_context_queries (h, requested_queries (h),
                                                          context, completion);
 }
 
@@ -1186,21 +1199,14 @@ int
 nbd_unlocked_opt_list_meta_context_queries (struct nbd_handle *h, char **queries,
                                             nbd_context_callback *context)
 {
-  if (nbd_unlocked_aio_opt_list_meta_context_queries (h, queries, context, NULL) == -1)
-    return -1;
-  if (wait_option (h) == -1)
-    return -1;
-  return h->last_opt_count;
+  return wait_count (h, nbd_unlocked_aio_opt_list_meta_context_queries (h, queries,
+                                                                      context, NULL));
 }
 
 int
 nbd_unlocked_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback *context)
 {
-  if (nbd_unlocked_aio_opt_list_meta_context (h, context, NULL) == -1)
-    return -1;
-  if (wait_option (h) == -1)
-    return -1;
-  return h->last_opt_count;
+  return wait_count (h, nbd_unlocked_aio_opt_list_meta_context (h, context, NULL));
 }
 
 int
@@ -1218,9 +1224,7 @@ nbd_unlocked_aio_opt_set_meta_context (struct nbd_handle *h,
                                        nbd_context_callback *context,
                                        nbd_completion_callback *completion)
 {
-  return nbd_unlocked_aio_opt_set_meta_context_queries (h, h->request_meta_contexts.ptr
-                                                        ? h->request_meta_contexts.ptr
-                                                        : (char *[]) { NULL },
+  return nbd_unlocked_aio_opt_set_meta_context_queries (h, requested_queries (h),
                                                         context, completion);
 }
 
@@ -1228,21 +1232,14 @@ int
 nbd_unlocked_opt_set_meta_context_queries (struct nbd_handle *h, char **queries,
                                            nbd_context_callback *context)
 {
-  if (nbd_unlocked_aio_opt_set_meta_context_queries (h, queries, context, NULL) == -1)
-    return -1;
-  if (wait_option (h) == -1)
-    return -1;
-  return h->last_opt_count;
+  return wait_count (h, nbd_unlocked_aio_opt_set_meta_context_queries (h, queries,
+                                                                      context, NULL));
 }
 
 int
 nbd_unlocked_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback *context)
 {
-  if (nbd_unlocked_aio_opt_set_meta_context (h, context, NULL) == -1)
-    return -1;
-  if (wait_option (h) == -1)
-    return -1;
-  return h->last_opt_count;
+  return wait_count (h, nbd_unlocked_aio_opt_set_meta_context (h, context, NULL));
 }
 
 /* ---- What the handshake learned ---- */
