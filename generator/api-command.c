@@ -207,7 +207,7 @@ const struct call api_command_calls[] = {
   {
     .name = "pwrite",
     .args = { A_BYTES_IN ("buf", "count"), A_UINT64 ("offset") },
-    SYNC_CMD (CF_FUA),
+    SYNC_CMD (CF_FUA | CF_PAYLOAD_LEN),
     .version = "1.0",
     .summary = "write to the NBD server",
     .description =
@@ -219,7 +219,10 @@ const struct call api_command_calls[] = {
       "replying, instead of waiting for a later L<nbd_flush(3)>. Use it "
       "only when L<nbd_can_fua(3)> is true; with "
       "C<LIBNBD_STRICT_COMMANDS> it is otherwise refused with "
-      "C<EINVAL>.\n\n"
+      "C<EINVAL>. C<LIBNBD_CMD_FLAG_PAYLOAD_LEN> is accepted too; while "
+      "C<LIBNBD_STRICT_AUTO_FLAG> is set (the default) the library "
+      "decides it: set when extended headers are in use, cleared "
+      "otherwise.\n\n"
       "With C<LIBNBD_STRICT_COMMANDS>, a write to an export for which "
       "L<nbd_is_read_only(3)> is true fails with C<EPERM> without being "
       "sent. With C<LIBNBD_STRICT_BOUNDS>, a range that extends past the "
@@ -227,7 +230,7 @@ const struct call api_command_calls[] = {
       "A single request may not exceed 64 MiB (C<ERANGE>); with "
       "C<LIBNBD_STRICT_PAYLOAD> the request is also limited by the "
       "maximum payload size the server advertised (see "
-      "L<nbd_get_block_size(3)>).\n\n"
+      "L<nbd_get_block_size(3)>), also with C<ERANGE>.\n\n"
       SYNC_CMD_NOTES,
     .see_also = "nbd_aio_pwrite(3) nbd_can_fua(3) nbd_is_read_only(3) "
       "nbd_flush(3) nbd_zero(3) nbd_get_block_size(3) "
@@ -500,7 +503,7 @@ const struct call api_command_calls[] = {
   {
     .name = "aio_pwrite",
     .args = { A_BYTES_PIN ("buf", "count"), A_UINT64 ("offset") },
-    AIO_CMD (CF_FUA),
+    AIO_CMD (CF_FUA | CF_PAYLOAD_LEN),
     .version = "1.0",
     .summary = "write to the NBD server",
     .description =

@@ -121,7 +121,9 @@ zero_uncovered (struct command *cmd)
 
 /* The reply is complete: run the completion callback, then either retire
  * the command (the callback returned 1) or keep it for
- * nbd_aio_command_completed.
+ * nbd_aio_command_completed.  The closures stay alive until retirement
+ * (libnbd(3): .free runs when the command is retired), so a program may
+ * keep its context in them and read it until then.
  */
 void
 nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
@@ -135,12 +137,13 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
     zero_uncovered (cmd);
   if (cmd->completion.callback) {
     int err = cmd->error;
+    h->in_callback++;
     retire = cmd->completion.callback (cmd->completion.user_data, &err);
+    h->in_callback--;
     /* As libnbd: *error is only taken when the callback fails. */
     if (retire == -1 && err != 0)
       cmd->error = err;
   }
-  free_callbacks (cmd);
   if (retire == 1) {
     recycle_command (h, cmd);
     return;
@@ -167,6 +170,7 @@ nbd_internal_abort_commands (struct nbd_handle *h, int errnum)
       struct command *cmd = h->cmd_table[b];
       if (!cmd->error)
         cmd->error = errnum;
+      cmd->aborted = true;
       nbd_internal_complete_command (h, cmd);
     }
   h->to_send_head = h->to_send_tail = NULL;
@@ -349,7 +353,8 @@ check_payload_size (struct nbd_handle *h, uint64_t count)
   }
   if ((h->strict & LIBNBD_STRICT_PAYLOAD) && h->block_maximum
       && count > h->block_maximum && count > 1024 * 1024) {
-    set_error (EINVAL, "request larger than the server's maximum payload size");
+    set_error (ERANGE, "request larger than the server's maximum payload size %" PRIu32,
+               h->block_maximum);
     return -1;
   }
   return 0;
@@ -371,6 +376,17 @@ new_command (struct nbd_handle *h, uint16_t type, uint64_t offset, uint64_t coun
   return cmd;
 }
 
+/* A read refused before it was issued: with nbd_set_pread_initialize the
+ * buffer still holds zeroes afterwards, as if it had been cleared first.
+ */
+static int64_t
+refuse_read (struct nbd_handle *h, void *buf, size_t count)
+{
+  if (h->pread_initialize)
+    memset (buf, 0, count);
+  return -1;
+}
+
 int64_t
 nbd_unlocked_aio_pread (struct nbd_handle *h, void *buf, size_t count,
                         uint64_t offset, nbd_completion_callback *completion,
@@ -380,10 +396,10 @@ nbd_unlocked_aio_pread (struct nbd_handle *h, void *buf, size_t count,
 
   if (check_request (h, NBD_CMD_READ, offset, count, flags) == -1
       || check_payload_size (h, count) == -1)
-    return -1;
+    return refuse_read (h, buf, count);
   cmd = new_command (h, NBD_CMD_READ, offset, count, flags, completion);
   if (!cmd)
-    return -1;
+    return refuse_read (h, buf, count);
   cmd->data = buf;
   cmd->zero_uncovered = h->pread_initialize;
   return issue (h, cmd);
@@ -399,10 +415,10 @@ nbd_unlocked_aio_pread_structured (struct nbd_handle *h, void *buf, size_t count
 
   if (check_request (h, NBD_CMD_READ, offset, count, flags) == -1
       || check_payload_size (h, count) == -1)
-    return -1;
+    return refuse_read (h, buf, count);
   cmd = new_command (h, NBD_CMD_READ, offset, count, flags, completion);
   if (!cmd)
-    return -1;
+    return refuse_read (h, buf, count);
   cmd->data = buf;
   TAKE_CLOSURE (cmd->chunk, chunk);
   cmd->zero_uncovered = h->pread_initialize;
@@ -416,6 +432,20 @@ nbd_unlocked_aio_pwrite (struct nbd_handle *h, const void *buf, size_t count,
 {
   struct command *cmd;
 
+  /* LIBNBD_STRICT_AUTO_FLAG: the payload length flag describes the
+   * request format, so the library sets it exactly when extended headers
+   * are in use, whatever the caller passed.
+   */
+  if (h->strict & LIBNBD_STRICT_AUTO_FLAG) {
+    if (h->eh_negotiated)
+      flags |= LIBNBD_CMD_FLAG_PAYLOAD_LEN;
+    else
+      flags &= ~LIBNBD_CMD_FLAG_PAYLOAD_LEN;
+  }
+  else if ((flags & LIBNBD_CMD_FLAG_PAYLOAD_LEN) && !h->eh_negotiated) {
+    set_error (EINVAL, "the payload length flag needs extended headers");
+    return -1;
+  }
   if (check_request (h, NBD_CMD_WRITE, offset, count, flags) == -1
       || check_payload_size (h, count) == -1)
     return -1;
@@ -617,12 +647,23 @@ nbd_unlocked_aio_command_completed (struct nbd_handle *h, uint64_t cookie)
   return 0;
 }
 
+/* NBD_CMD_DISC is the library's own: it has no reply, it is never
+ * abandoned and no caller sees its cookie.  Nothing can be issued after
+ * it, so while unsent it is the tail of the send queue.
+ */
+size_t
+nbd_internal_user_in_flight (struct nbd_handle *h)
+{
+  bool disc_queued = h->to_send_tail && h->to_send_tail->type == NBD_CMD_DISC;
+  return h->nr_in_flight - (disc_queued ? 1 : 0);
+}
+
 int64_t
 nbd_unlocked_aio_peek_command_completed (struct nbd_handle *h)
 {
   if (h->done_head)
     return (int64_t) h->done_head->cookie;
-  if (h->nr_in_flight > 0)
+  if (nbd_internal_user_in_flight (h) > 0)
     return 0;
   set_error (EINVAL, "no commands are in flight");
   return -1;
@@ -631,7 +672,7 @@ nbd_unlocked_aio_peek_command_completed (struct nbd_handle *h)
 int
 nbd_unlocked_aio_in_flight (struct nbd_handle *h)
 {
-  return (int) h->nr_in_flight;
+  return (int) nbd_internal_user_in_flight (h);
 }
 
 /* ---- Blocking forms: issue, then run the engine until the reply. ---- */
@@ -643,6 +684,9 @@ command_done (struct nbd_handle *h, void *arg)
   return nbd_internal_find_command (h, cookie) == NULL;
 }
 
+/* A blocking call from inside a callback would re-enter the engine: it
+ * is refused before anything is issued (see BLOCKING below).
+ */
 static int
 wait_command (struct nbd_handle *h, int64_t cookie)
 {
@@ -652,10 +696,16 @@ wait_command (struct nbd_handle *h, int64_t cookie)
     return -1;
   c = (uint64_t) cookie;
   if (nbd_internal_wait_until (h, command_done, &c) == -1) {
-    /* Dead: the command was aborted; the engine's error says why. */
+    /* The connection died.  If the reply had fully arrived before (a
+     * stray reply right behind it killed the connection), the command
+     * keeps the result the server gave it.  Otherwise it was aborted and
+     * the engine's error says why.
+     */
     struct command *prev = NULL;
     for (struct command *cmd = h->done_head; cmd; prev = cmd, cmd = cmd->next)
       if (cmd->cookie == c) {
+        if (!cmd->aborted)
+          return retire (h, cmd, prev) == 1 ? 0 : -1;
         unlink_done (h, cmd, prev);
         break;
       }
@@ -668,6 +718,8 @@ int
 nbd_unlocked_pread (struct nbd_handle *h, void *buf, size_t count, uint64_t offset,
                     uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return (int) refuse_read (h, buf, count);
   return wait_command (h, nbd_unlocked_aio_pread (h, buf, count, offset, NULL, flags));
 }
 
@@ -676,6 +728,8 @@ nbd_unlocked_pread_structured (struct nbd_handle *h, void *buf, size_t count,
                                uint64_t offset, nbd_chunk_callback *chunk,
                                uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return (int) refuse_read (h, buf, count);
   return wait_command (h, nbd_unlocked_aio_pread_structured (h, buf, count, offset,
                                                              chunk, NULL, flags));
 }
@@ -684,30 +738,40 @@ int
 nbd_unlocked_pwrite (struct nbd_handle *h, const void *buf, size_t count,
                      uint64_t offset, uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_command (h, nbd_unlocked_aio_pwrite (h, buf, count, offset, NULL, flags));
 }
 
 int
 nbd_unlocked_flush (struct nbd_handle *h, uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_command (h, nbd_unlocked_aio_flush (h, NULL, flags));
 }
 
 int
 nbd_unlocked_trim (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_command (h, nbd_unlocked_aio_trim (h, count, offset, NULL, flags));
 }
 
 int
 nbd_unlocked_cache (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_command (h, nbd_unlocked_aio_cache (h, count, offset, NULL, flags));
 }
 
 int
 nbd_unlocked_zero (struct nbd_handle *h, uint64_t count, uint64_t offset, uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_command (h, nbd_unlocked_aio_zero (h, count, offset, NULL, flags));
 }
 
@@ -715,6 +779,8 @@ int
 nbd_unlocked_block_status (struct nbd_handle *h, uint64_t count, uint64_t offset,
                            nbd_extent_callback *extent, uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_command (h, nbd_unlocked_aio_block_status (h, count, offset, extent,
                                                          NULL, flags));
 }
@@ -723,6 +789,8 @@ int
 nbd_unlocked_block_status_64 (struct nbd_handle *h, uint64_t count, uint64_t offset,
                               nbd_extent64_callback *extent64, uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_command (h, nbd_unlocked_aio_block_status_64 (h, count, offset, extent64,
                                                             NULL, flags));
 }
@@ -732,6 +800,8 @@ nbd_unlocked_block_status_filter (struct nbd_handle *h, uint64_t count, uint64_t
                                   char **contexts, nbd_extent64_callback *extent64,
                                   uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_command (h, nbd_unlocked_aio_block_status_filter (h, count, offset,
                                                                 contexts, extent64,
                                                                 NULL, flags));
@@ -745,8 +815,10 @@ nbd_unlocked_aio_disconnect (struct nbd_handle *h, uint32_t flags)
   struct command *cmd;
 
   (void) flags;
-  if (h->disconnect_requested)
-    return 0;
+  if (h->disconnect_requested) {
+    set_error (EINVAL, "a disconnect was already requested on this handle");
+    return -1;
+  }
   cmd = new_command (h, NBD_CMD_DISC, 0, 0, 0, NULL);
   if (!cmd)
     return -1;
@@ -763,26 +835,59 @@ closed_or_dead (struct nbd_handle *h)
   return h->state == STATE_CLOSED || h->state == STATE_DEAD;
 }
 
+/* LIBNBD_SHUTDOWN_ABANDON_PENDING: user requests not yet handed to the
+ * transport never reach the server and fail with ENOTCONN.  Kept: the
+ * request partly handed over (its rest must follow or the stream breaks)
+ * and NBD_CMD_DISC.
+ */
+static void
+abandon_unsent (struct nbd_handle *h)
+{
+  struct command *c = h->to_send_head, *abandoned = NULL, **abandoned_tail = &abandoned;
+  bool first = true;
+
+  h->to_send_head = h->to_send_tail = NULL;
+  while (c) {
+    struct command *next = c->next;
+    bool keep = (first && h->send_offset > 0) || c->type == NBD_CMD_DISC;
+
+    first = false;
+    c->next = NULL;
+    if (keep) {
+      if (h->to_send_tail)
+        h->to_send_tail->next = c;
+      else
+        h->to_send_head = c;
+      h->to_send_tail = c;
+    }
+    else {
+      *abandoned_tail = c;
+      abandoned_tail = &c->next;
+    }
+    c = next;
+  }
+  /* Completion callbacks run once the queue is consistent again, in
+   * issue order.
+   */
+  while (abandoned) {
+    struct command *next = abandoned->next;
+    abandoned->next = NULL;
+    abandoned->error = ENOTCONN;
+    nbd_internal_complete_command (h, abandoned);
+    abandoned = next;
+  }
+}
+
 int
 nbd_unlocked_shutdown (struct nbd_handle *h, uint32_t flags)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   if (h->state == STATE_NEGOTIATING)
     return nbd_unlocked_opt_abort (h);
 
-  if (flags & LIBNBD_SHUTDOWN_ABANDON_PENDING) {
-    /* Unsent requests never reach the server; the one partly sent must. */
-    struct command *keep = h->send_offset ? h->to_send_head : NULL;
-    struct command *c = keep ? keep->next : h->to_send_head;
-    if (keep)
-      keep->next = NULL;
-    h->to_send_head = h->to_send_tail = keep;
-    while (c) {
-      struct command *next = c->next;
-      c->error = ENOTCONN;
-      nbd_internal_complete_command (h, c);
-      c = next;
-    }
-  }
+  if (flags & LIBNBD_SHUTDOWN_ABANDON_PENDING)
+    abandon_unsent (h);
   if (!h->disconnect_requested && nbd_unlocked_aio_disconnect (h, 0) == -1)
     return -1;
   while (!closed_or_dead (h))

@@ -76,6 +76,7 @@ struct command {
   uint8_t hdr_len;
   int error;                    /* first error, errno value, 0 if none */
   bool sent;                    /* fully written to the server */
+  bool aborted;                 /* failed by the loss of the connection, not by a reply */
   bool zero_uncovered;          /* pread_initialize: at completion, zero what the server did not fill */
   /* Reads: the parts of the buffer the server has covered, to detect
    * overlaps and gaps.  One range covers the in-order case; out-of-order
@@ -188,6 +189,12 @@ struct nbd_handle {
   struct command *free_cmds;    /* recycled command records */
   struct command *cmd_table[256]; /* cookie -> command, chained */
   bool in_run;                  /* inside the engine: callbacks only queue */
+  /* Depth of user callbacks running now (completion, chunk, extent, opt
+   * callbacks).  The handle lock is recursive, so a callback could reach
+   * the engine again through a blocking call or nbd_poll; those calls
+   * check this and refuse (nbd_internal_refuse_in_callback).
+   */
+  unsigned in_callback;
 
   /* Receive side. */
   char *rbuf;                   /* receive buffer: many small replies per recv */
@@ -272,6 +279,10 @@ extern int nbd_internal_wait_until (struct nbd_handle *h,
                                     bool (*done) (struct nbd_handle *h, void *arg),
                                     void *arg);
 extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *msg);
+/* -1 with EDEADLK if a user callback of this handle is running: calls that
+ * wait or drive the socket are forbidden there (libnbd(3), CALLBACKS).
+ */
+extern int nbd_internal_refuse_in_callback (struct nbd_handle *h);
 extern void nbd_internal_close_socket (struct nbd_handle *h);
 
 /* ---- handshake.c ---- */
@@ -283,10 +294,16 @@ extern void nbd_internal_handshake_abort (struct nbd_handle *h, int errnum);
 
 /* ---- commands.c / transmit.c / reply.c ---- */
 extern int nbd_internal_transmit (struct nbd_handle *h);     /* send queued requests */
-extern int nbd_internal_receive (struct nbd_handle *h);      /* read and decode replies */
+/* Read and decode replies.  `readable`: the socket was reported readable,
+ * so a recv is due even when no reply is expected (an idle server's EOF
+ * or stray bytes must be seen).
+ */
+extern int nbd_internal_receive (struct nbd_handle *h, bool readable);
 extern void nbd_internal_abort_commands (struct nbd_handle *h, int errnum);
 extern void nbd_internal_free_commands (struct nbd_handle *h);
 extern bool nbd_internal_has_pending_output (struct nbd_handle *h);
+/* Commands the caller can see in flight: NBD_CMD_DISC is not one. */
+extern size_t nbd_internal_user_in_flight (struct nbd_handle *h);
 extern struct command *nbd_internal_find_command (struct nbd_handle *h, uint64_t cookie);
 extern void nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd);
 

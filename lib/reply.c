@@ -108,14 +108,17 @@ inside_request (const struct command *cmd, uint64_t offset, uint64_t len)
 }
 
 static void
-call_chunk (struct command *cmd, const void *buf, size_t len, uint64_t offset,
-            unsigned status, int err_in)
+call_chunk (struct nbd_handle *h, struct command *cmd, const void *buf, size_t len,
+            uint64_t offset, unsigned status, int err_in)
 {
-  int err = err_in;
+  int err = err_in, r;
 
   if (!cmd->chunk.callback)
     return;
-  if (cmd->chunk.callback (cmd->chunk.user_data, buf, len, offset, status, &err) == -1)
+  h->in_callback++;
+  r = cmd->chunk.callback (cmd->chunk.user_data, buf, len, offset, status, &err);
+  h->in_callback--;
+  if (r == -1)
     set_cmd_error (cmd, err ? err : EPROTO);
 }
 
@@ -159,11 +162,14 @@ static void
 deliver_extents (struct nbd_handle *h, struct command *cmd, const char *name,
                  nbd_extent *ext, size_t n)
 {
-  int err = cmd->error;
+  int err = cmd->error, r;
 
   if (cmd->extent64.callback) {
-    if (cmd->extent64.callback (cmd->extent64.user_data, name, cmd->offset, ext, n,
-                                &err) == -1)
+    h->in_callback++;
+    r = cmd->extent64.callback (cmd->extent64.user_data, name, cmd->offset, ext, n,
+                                &err);
+    h->in_callback--;
+    if (r == -1)
       set_cmd_error (cmd, err ? err : EPROTO);
     return;
   }
@@ -197,8 +203,11 @@ deliver_extents (struct nbd_handle *h, struct command *cmd, const char *name,
       pairs[2 * m + 1] = (uint32_t) ext[i].flags;
       m++;
     }
-    if (cmd->extent.callback (cmd->extent.user_data, name, cmd->offset, pairs, 2 * m,
-                              &err) == -1)
+    h->in_callback++;
+    r = cmd->extent.callback (cmd->extent.user_data, name, cmd->offset, pairs, 2 * m,
+                              &err);
+    h->in_callback--;
+    if (r == -1)
       set_cmd_error (cmd, err ? err : EPROTO);
   }
 }
@@ -281,7 +290,7 @@ error_chunk (struct nbd_handle *h, struct command *cmd, uint16_t type,
         return 0;
       }
       if (cmd->type == NBD_CMD_READ)
-        call_chunk (cmd, (char *) cmd->data + (off - cmd->offset), 0, off,
+        call_chunk (h, cmd, (char *) cmd->data + (off - cmd->offset), 0, off,
                     LIBNBD_READ_ERROR, err);
     }
   }
@@ -297,10 +306,13 @@ hole_chunk (struct nbd_handle *h, struct command *cmd, const char *p, uint64_t l
 {
   uint64_t off, hole;
 
-  if (len != (h->eh_negotiated ? 16u : 12u))
+  /* 64-bit offset, 32-bit length: extended headers did not change this
+   * chunk's layout.
+   */
+  if (len != 12)
     return fatal (h, "invalid hole chunk");
   off = be64_get (p);
-  hole = h->eh_negotiated ? be64_get (p + 8) : be32_get (p + 8);
+  hole = be32_get (p + 8);
   if (cmd->type != NBD_CMD_READ || hole == 0 || !inside_request (cmd, off, hole)
       || (cmd->flags & NBD_CMD_FLAG_DF)) {
     set_cmd_error (cmd, EPROTO);
@@ -311,7 +323,7 @@ hole_chunk (struct nbd_handle *h, struct command *cmd, const char *p, uint64_t l
     return 0;
   }
   memset ((char *) cmd->data + (off - cmd->offset), 0, hole);
-  call_chunk (cmd, (char *) cmd->data + (off - cmd->offset), hole, off,
+  call_chunk (h, cmd, (char *) cmd->data + (off - cmd->offset), hole, off,
               LIBNBD_READ_HOLE, cmd->error);
   return 0;
 }
@@ -392,15 +404,18 @@ payload_finished (struct nbd_handle *h)
 
   h->rx_cmd = NULL;
   if (h->rx_structured) {
-    call_chunk (cmd, h->rx_dst - h->rx_chunk_len, h->rx_chunk_len, h->rx_chunk_offset,
+    call_chunk (h, cmd, h->rx_dst - h->rx_chunk_len, h->rx_chunk_len, h->rx_chunk_offset,
                 LIBNBD_READ_DATA, cmd->error);
     if (h->rx_chunk_done)
       finish (h, cmd);
   }
   else {
     /* A simple reply carries the whole read at once. */
+    cmd->covered_lo = cmd->offset;
+    cmd->covered_hi = cmd->offset + cmd->count;
+    cmd->nr_ranges = 0;
     cmd->covered_total = cmd->count;
-    call_chunk (cmd, cmd->data, cmd->count, cmd->offset, LIBNBD_READ_DATA, cmd->error);
+    call_chunk (h, cmd, cmd->data, cmd->count, cmd->offset, LIBNBD_READ_DATA, cmd->error);
     finish (h, cmd);
   }
 }
@@ -518,10 +533,17 @@ decode_one (struct nbd_handle *h)
 }
 
 int
-nbd_internal_receive (struct nbd_handle *h)
+nbd_internal_receive (struct nbd_handle *h, bool readable)
 {
   int result = 0;
   bool drained = false;
+  /* A readability report not yet answered by a recv.  With nothing in
+   * flight it still needs one: an idle server may have closed the
+   * connection (EOF: CLOSED) or sent bytes nobody asked for (DEAD).
+   * Once any recv ran in this pass the report is spent, so a busy
+   * handle pays no extra syscall for it.
+   */
+  bool unanswered = readable;
   bool one_at_a_time = h->nr_in_flight <= LOW_QUEUE_DEPTH;
   uint64_t completed = h->nr_completed;
 
@@ -557,6 +579,7 @@ nbd_internal_receive (struct nbd_handle *h)
         continue;
       }
       if (h->rx_need >= DIRECT_THRESHOLD) {
+        unanswered = false;
         r = h->ops->recv (h, h->rx_dst, h->rx_need);
         if (r > 0) {
           drained = (uint64_t) r < h->rx_need && !h->ops->pending (h);
@@ -586,7 +609,8 @@ nbd_internal_receive (struct nbd_handle *h)
       result = -1;
       break;
     }
-    if (h->nr_in_flight == 0 && !h->disconnect_requested && h->rbuf_start == h->rbuf_end)
+    if (h->nr_in_flight == 0 && !h->disconnect_requested && h->rbuf_start == h->rbuf_end
+        && !unanswered)
       break;                    /* nothing is expected */
     if (drained)
       break;
@@ -600,6 +624,7 @@ nbd_internal_receive (struct nbd_handle *h)
       if (rest < asked)
         asked = rest;
     }
+    unanswered = false;
     r = h->ops->recv (h, h->rbuf + h->rbuf_end, asked);
     if (r > 0) {
       h->rbuf_end += (size_t) r;
@@ -611,7 +636,10 @@ nbd_internal_receive (struct nbd_handle *h)
     }
   recv_result:
     if (r == 0) {
-      if (h->disconnect_requested && h->nr_in_flight == 0) {
+      /* EOF with nothing owed to us is an orderly close: after our
+       * NBD_CMD_DISC, or a server ending an idle connection.
+       */
+      if (h->nr_in_flight == 0 && !h->rx_cmd && h->rbuf_start == h->rbuf_end) {
         nbd_internal_close_socket (h);
         h->state = STATE_CLOSED;
         break;

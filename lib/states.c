@@ -34,6 +34,17 @@ is_processing (struct nbd_handle *h)
   return h->to_send_head != NULL || h->nr_in_flight > 0;
 }
 
+int
+nbd_internal_refuse_in_callback (struct nbd_handle *h)
+{
+  if (h->in_callback == 0)
+    return 0;
+  set_error (EDEADLK, "this call cannot be made from a callback of the same "
+             "handle: it would wait for or drive the connection while the "
+             "library is in the middle of delivering a reply");
+  return -1;
+}
+
 const char *
 nbd_internal_state_name (struct nbd_handle *h)
 {
@@ -149,7 +160,6 @@ run_handshake (struct nbd_handle *h)
 int
 nbd_internal_run (struct nbd_handle *h, bool readable, bool writable)
 {
-  (void) readable;
   for (;;) {
     int r;
 
@@ -172,6 +182,10 @@ nbd_internal_run (struct nbd_handle *h, bool readable, bool writable)
       continue;
 
     case STATE_HANDSHAKE:
+      /* The readability report, if any, was the handshake's to take: the
+       * transmission phase must not read it as a hint of its own.
+       */
+      readable = false;
       r = run_handshake (h);
       if (r <= 0)
         return r;
@@ -180,7 +194,7 @@ nbd_internal_run (struct nbd_handle *h, bool readable, bool writable)
     case STATE_TRANSMISSION:
       if (nbd_internal_transmit (h) == -1)
         return -1;
-      r = nbd_internal_receive (h);
+      r = nbd_internal_receive (h, readable);
       if (r == -1)
         return -1;
       /* Replies may have queued new requests from callbacks. */
@@ -226,12 +240,24 @@ nbd_unlocked_aio_get_direction (struct nbd_handle *h)
 int
 nbd_unlocked_aio_notify_read (struct nbd_handle *h)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return nbd_internal_run (h, true, false);
 }
 
 int
 nbd_unlocked_aio_notify_write (struct nbd_handle *h)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
+  /* As libnbd: writability is an event only a state that is waiting to
+   * write can take.
+   */
+  if (!(nbd_unlocked_aio_get_direction (h) & LIBNBD_AIO_DIRECTION_WRITE)) {
+    set_error (EINVAL, "nbd_aio_notify_write: the handle is %s and is not "
+               "waiting to write", nbd_internal_state_name (h));
+    return -1;
+  }
   return nbd_internal_run (h, false, true);
 }
 
@@ -289,12 +315,16 @@ poll_once (struct nbd_handle *h, int extra_fd, int timeout)
 int
 nbd_unlocked_poll (struct nbd_handle *h, int timeout)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return poll_once (h, -1, timeout);
 }
 
 int
 nbd_unlocked_poll2 (struct nbd_handle *h, int fd, int timeout)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return poll_once (h, fd, timeout);
 }
 
@@ -303,6 +333,8 @@ nbd_internal_wait_until (struct nbd_handle *h,
                          bool (*done) (struct nbd_handle *h, void *arg),
                          void *arg)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   /* Requests queued but not yet written go out before the first wait. */
   if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
       && nbd_internal_transmit (h) == -1)
@@ -336,6 +368,8 @@ connected_or_failed (struct nbd_handle *h, void *arg)
 int
 nbd_internal_wait_connected (struct nbd_handle *h)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   /* A fresh error from this call, not a stale one, must explain failure. */
   if (nbd_internal_run (h, true, true) == -1)
     return -1;

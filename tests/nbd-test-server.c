@@ -132,14 +132,14 @@ enum fault {
   F_CLOSE_BEFORE_REPLY, F_BAD_MAGIC, F_BAD_REPLY_MAGIC, F_UNKNOWN_COOKIE,
   F_STRAY_CHUNK, F_OVERLAP_CHUNKS, F_GAP_CHUNKS, F_SHORT_ERROR_MESSAGE,
   F_HUGE_LENGTH, F_UNKNOWN_CHUNK, F_UNKNOWN_ERROR_CHUNK, F_ERROR_REPLY,
-  F_BIG_EXTENT, F_BIG_EXTENT_LENGTH, F_SLOW,
+  F_BIG_EXTENT, F_BIG_EXTENT_LENGTH, F_SLOW, F_DUPLICATE_REPLY,
 };
 static const char *const fault_names[] = {
   "none", "close-after-magic", "close-after-greeting", "close-in-option",
   "close-before-reply", "bad-magic", "bad-reply-magic", "unknown-cookie",
   "stray-chunk", "overlap-chunks", "gap-chunks", "short-error-message",
   "huge-length", "unknown-chunk", "unknown-error-chunk", "error-reply",
-  "big-extent", "big-extent-length", "slow",
+  "big-extent", "big-extent-length", "slow", "duplicate-reply",
 };
 
 static bool debug;
@@ -751,6 +751,17 @@ send_simple (uint64_t cookie, uint32_t err, const void *data, size_t len)
   replies_sent++;
   dbg ("simple reply cookie %" PRIu64 " error %" PRIu32 " data %zu",
        cookie, err, len);
+  if (fault == F_DUPLICATE_REPLY && replies_sent == 1 && len == 0) {
+    /* The same reply twice in one write, so that the client reads both
+     * in one recv: the second names a cookie already retired.
+     */
+    uint8_t twice[32];
+    dbg ("fault duplicate-reply: sending the first reply twice");
+    memcpy (twice, h, 16);
+    memcpy (twice + 16, h, 16);
+    write_full (twice, sizeof twice);
+    return;
+  }
   write_full (h, sizeof h);
   if (len)
     write_full (data, len);
@@ -845,16 +856,13 @@ static void
 send_hole_chunk (uint16_t flags, uint64_t cookie, uint64_t req_off,
                  uint64_t off, uint64_t len)
 {
-  uint8_t b[16];
+  /* The hole chunk keeps its 32-bit length even with extended headers
+   * (the spec never widened it); callers send at most 64 KiB per chunk.
+   */
+  uint8_t b[12];
   put64 (b, off);
-  if (eh) {
-    put64 (b + 8, len);
-    send_chunk (flags, RT_OFFSET_HOLE, cookie, req_off, b, 16, NULL, 0);
-  }
-  else {
-    put32 (b + 8, (uint32_t) len);
-    send_chunk (flags, RT_OFFSET_HOLE, cookie, req_off, b, 12, NULL, 0);
-  }
+  put32 (b + 8, (uint32_t) len);
+  send_chunk (flags, RT_OFFSET_HOLE, cookie, req_off, b, 12, NULL, 0);
 }
 
 /* Normal structured read: 64 KiB-bounded DATA/HOLE chunks, DONE on last. */
@@ -1309,7 +1317,7 @@ usage (FILE *fp, int code)
 "     close-before-reply bad-magic bad-reply-magic unknown-cookie\n"
 "     stray-chunk overlap-chunks gap-chunks short-error-message\n"
 "     huge-length unknown-chunk unknown-error-chunk error-reply\n"
-"     big-extent big-extent-length slow\n"
+"     big-extent big-extent-length slow duplicate-reply\n"
 "  --debug                trace to stderr\n");
   exit (code);
 }

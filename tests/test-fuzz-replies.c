@@ -703,9 +703,9 @@ build_reply (struct srv *s, struct obuf *o, const struct req *q,
         bool last = i + 2 == n;
         uint16_t fl = last && !trailing_none ? 1 : 0;
         if (!df && chance (r, 30)) {
+          /* A hole is 64-bit offset + 32-bit length in every mode. */
           ob_u64 (&pl, q->offset + lo);
-          if (s->eh) ob_u64 (&pl, hi - lo);
-          else ob_u32 (&pl, (uint32_t) (hi - lo));
+          ob_u32 (&pl, (uint32_t) (hi - lo));
           emit_chunk (s, o, q, pending, nr_pending, fl, 2, &pl);
         }
         else {

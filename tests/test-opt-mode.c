@@ -483,14 +483,23 @@ test_aio (const char *sock)
                 completion (&c)), 0);
     check_completed (h, &c, 0);
   }
-  /* A list closure whose free counts. */
-  CHECK_EQ (nbd_aio_opt_list (h,
-              (nbd_list_callback) { .callback = NULL, .user_data = &list_frees,
-                                    .free = count_free },
-              NBD_NULL_COMPLETION), -1);
-  /* NULL callback is rejected (EFAULT) but the closure is still freed. */
-  CHECK_ERR (EFAULT, "nbd_aio_opt_list", NULL);
-  CHECK_EQ (list_frees, 1);
+  /* A list closure with only .free: not NULL (as libnbd), so the option
+   * runs; the closure is freed once, when the option completes.
+   */
+  {
+    struct completion_data lc;
+    CHECK_EQ (nbd_aio_opt_list (h,
+                (nbd_list_callback) { .callback = NULL, .user_data = &list_frees,
+                                      .free = count_free },
+                completion (&lc)), 0);
+    /* (nbdkit refuses NBD_OPT_LIST at this point: the result does not
+     * matter here, the closures' lifetimes do.)
+     */
+    wait_not_connecting (h);
+    CHECK_EQ (lc.calls, 1);
+    CHECK_EQ (lc.frees, 1);
+    CHECK_EQ (list_frees, 1);
+  }
 
   /* aio_opt_structured_reply: a duplicate, completes without error. */
   CHECK_EQ (nbd_aio_opt_structured_reply (h, completion (&c)), 0);
