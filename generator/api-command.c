@@ -65,15 +65,19 @@
   "example with L<nbd_poll(3)> or L<nbd_aio_notify_read(3)>.\n\n" \
   "The optional C<completion> callback runs exactly once, when the " \
   "reply has been fully processed (after any per-chunk or per-extent " \
-  "callback, and before any of the free functions). On entry C<*error> " \
+  "callback). On entry C<*error> " \
   "is 0 if the command succeeded or the errno value describing why it " \
   "failed. If the callback returns 1 the command is retired at once and " \
   "its cookie becomes unknown to L<nbd_aio_command_completed(3)>; for " \
   "any other return value the command stays around until the " \
   "application retires it with L<nbd_aio_command_completed(3)>. Storing " \
   "a non-zero value into C<*error> and returning -1 turns a success into " \
-  "a failure with that errno. Like every callback, it must not call " \
-  "C<nbd_*> functions on the same handle.\n\n" \
+  "a failure with that errno. The free functions of the closures run " \
+  "when the command is retired (or the handle is closed), not at " \
+  "completion. A callback may issue new C<nbd_aio_*> commands and query " \
+  "the handle; calls that wait or drive the connection (the blocking " \
+  "commands, L<nbd_poll(3)>, L<nbd_aio_notify_read(3)>, " \
+  "L<nbd_shutdown(3)>...) fail there with C<EDEADLK>.\n\n" \
   "If this call returns -1 the command was never queued: no callback " \
   "will run, but the free functions of any closures passed in are " \
   "still called."

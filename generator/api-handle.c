@@ -183,9 +183,12 @@ const struct call api_handle_calls[] = {
       "Messages are only produced while debugging is on (see "
       "L<nbd_set_debug(3)>).\n\n"
       "Installing a callback replaces (and frees) any previous one.  The "
-      "callback may run while the handle lock is held, so it must not call "
-      "libnbd functions on the same handle or it will deadlock.  A closure "
-      "whose C<callback> member is C<NULL> is rejected with C<EFAULT>.",
+      "callback runs while the handle lock is held, from the middle of "
+      "other calls: it should only format or store the message, not call "
+      "libnbd functions on the same handle.  A closure with both "
+      "C<callback> and C<free> NULL is rejected with C<EFAULT>; one with "
+      "only C<free> is accepted (messages then go nowhere) and freed when "
+      "replaced, cleared or at close.",
     .see_also = "nbd_clear_debug_callback(3) nbd_set_debug(3) nbd_get_debug(3)",
   },
   {
