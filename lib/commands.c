@@ -69,6 +69,45 @@ nbd_internal_find_command (struct nbd_handle *h, uint64_t cookie)
   return NULL;
 }
 
+/* The list of commands awaiting a reply, oldest first. */
+static void
+age_list_append (struct nbd_handle *h, struct command *cmd)
+{
+  cmd->newer = NULL;
+  cmd->older = h->newest;
+  if (h->newest)
+    h->newest->newer = cmd;
+  else
+    h->oldest = cmd;
+  h->newest = cmd;
+}
+
+static void
+age_list_remove (struct nbd_handle *h, struct command *cmd)
+{
+  if (cmd->older)
+    cmd->older->newer = cmd->newer;
+  else if (h->oldest == cmd)
+    h->oldest = cmd->newer;
+  if (cmd->newer)
+    cmd->newer->older = cmd->older;
+  else if (h->newest == cmd)
+    h->newest = cmd->older;
+  cmd->older = cmd->newer = NULL;
+}
+
+/* nbd_ext_set_request_timeout: commands already waiting get the new
+ * timeout from now, so deadlines stay in issue order.
+ */
+void
+nbd_internal_restamp_deadlines (struct nbd_handle *h)
+{
+  uint64_t d = h->request_timeout_ms
+    ? nbd_internal_now_ns () + (uint64_t) h->request_timeout_ms * 1000000 : 0;
+  for (struct command *c = h->oldest; c; c = c->newer)
+    c->deadline = d;
+}
+
 static void
 table_remove (struct nbd_handle *h, struct command *cmd)
 {
@@ -131,6 +170,7 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
   int retire = 0;
 
   table_remove (h, cmd);
+  age_list_remove (h, cmd);
   h->nr_in_flight--;
   h->nr_completed++;
   if (cmd->zero_uncovered && (cmd->error || cmd->covered_total != cmd->count))
@@ -203,6 +243,7 @@ nbd_internal_free_commands (struct nbd_handle *h)
   }
   h->free_cmds = NULL;
   h->nr_in_flight = 0;
+  h->oldest = h->newest = NULL;
 }
 
 /* ---- Issuing ---- */
@@ -240,6 +281,10 @@ issue (struct nbd_handle *h, struct command *cmd)
   cmd->cookie = h->next_cookie++;
   encode_header (h, cmd);
   table_insert (h, cmd);
+  if (h->request_timeout_ms && cmd->type != NBD_CMD_DISC)
+    cmd->deadline = nbd_internal_now_ns () + (uint64_t) h->request_timeout_ms * 1000000;
+  if (cmd->type != NBD_CMD_DISC)
+    age_list_append (h, cmd);
   h->nr_in_flight++;
   cmd->next = NULL;
   if (h->to_send_tail)
@@ -258,6 +303,15 @@ issue (struct nbd_handle *h, struct command *cmd)
    */
   if (!h->in_run && h->to_send_head == cmd && h->nr_in_flight == 1)
     nbd_internal_transmit (h);
+  else if (h->leader_polling && !h->in_run) {
+    /* Another thread polls for replies only: it would not send this
+     * until some reply arrives.  Send it now (we hold the lock), and if
+     * the socket is full make the leader poll for writing.
+     */
+    nbd_internal_transmit (h);
+    if (nbd_internal_has_pending_output (h))
+      nbd_internal_wake_leader (h);
+  }
   return (int64_t) cmd->cookie;
 }
 

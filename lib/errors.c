@@ -133,6 +133,19 @@ nbd_internal_set_error (int errnum, const char *fmt, ...)
   errno = saved_errno;
 }
 
+/* The current thread's last message without its "context: " prefix. */
+const char *
+nbd_internal_get_error_body (void)
+{
+  struct last_error *e = get_last_error ();
+  const char *colon;
+
+  if (!e || !e->msg)
+    return NULL;
+  colon = strstr (e->msg, ": ");
+  return colon ? colon + 2 : e->msg;
+}
+
 const char *
 nbd_get_error (void)
 {

@@ -44,6 +44,10 @@ nbd_create (void)
     pthread_mutex_init (&h->lock, &attr);
     pthread_mutexattr_destroy (&attr);
   }
+  if (nbd_internal_wait_init (h) == -1) {
+    pthread_mutex_destroy (&h->lock);
+    goto fail;
+  }
 
   s = getenv ("LIBNBD_DEBUG");
   h->debug = s && strcmp (s, "1") == 0;
@@ -107,6 +111,8 @@ nbd_close (struct nbd_handle *h)
   free (h->rbuf);
   free (h->scratch_ext);
   free (h->scratch_pairs);
+  free (h->dead_msg);
+  nbd_internal_wait_free (h);
   pthread_mutex_destroy (&h->lock);
   free (h);
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +78,11 @@ struct command {
   int error;                    /* first error, errno value, 0 if none */
   bool sent;                    /* fully written to the server */
   bool aborted;                 /* failed by the loss of the connection, not by a reply */
+  /* Awaiting a reply, in issue order (h->oldest ... h->newest), for the
+   * request timeout: deadline is CLOCK_MONOTONIC ns, 0 if none.
+   */
+  struct command *older, *newer;
+  uint64_t deadline;
   bool zero_uncovered;          /* pread_initialize: at completion, zero what the server did not fill */
   /* Reads: the parts of the buffer the server has covered, to detect
    * overlaps and gaps.  One range covers the in-order case; out-of-order
@@ -240,6 +246,23 @@ struct nbd_handle {
    */
   bool tls_handshaking;
   char *tls_connect_host;
+
+  /* wait.c: the one place that waits (threads, deadlines, cancel). */
+  pthread_cond_t progress;      /* broadcast after each leader round */
+  bool leader_polling;          /* a thread is in poll(2), lock released */
+  uint64_t rounds;              /* leader rounds so far */
+  int wake_fd;                  /* eventfd polled by the leader */
+  atomic_bool cancel_requested; /* nbd_ext_cancel, not yet acted on */
+  uint32_t request_timeout_ms;  /* 0: none */
+  uint32_t connect_timeout_ms;  /* 0: none */
+  uint64_t connect_deadline;    /* CLOCK_MONOTONIC ns, 0: none */
+  struct command *oldest, *newest; /* commands awaiting a reply */
+
+  /* Why the connection died (nbd_internal_kill), for threads that did
+   * not see it happen.
+   */
+  int dead_errno;
+  char *dead_msg;
 };
 
 /* ---- errors.c ---- */
@@ -247,6 +270,7 @@ extern void nbd_internal_set_error_context (const char *context);
 extern const char *nbd_internal_enter_context (const char *context);
 extern void nbd_internal_leave_context (const char *previous);
 extern const char *nbd_internal_get_error_context (void);
+extern const char *nbd_internal_get_error_body (void);
 extern void nbd_internal_set_error (int errnum, const char *fmt, ...) PRINTF_FMT (2, 3);
 #define set_error(errnum, ...) nbd_internal_set_error ((errnum), __VA_ARGS__)
 
@@ -279,11 +303,23 @@ extern int nbd_internal_wait_until (struct nbd_handle *h,
                                     bool (*done) (struct nbd_handle *h, void *arg),
                                     void *arg);
 extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *msg);
+/* As nbd_internal_set_dead, but the commands lost fail with cmd_errnum
+ * (ETIMEDOUT, ECANCELED) instead of ENOTCONN.
+ */
+extern void nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum,
+                               const char *msg);
 /* -1 with EDEADLK if a user callback of this handle is running: calls that
  * wait or drive the socket are forbidden there (libnbd(3), CALLBACKS).
  */
 extern int nbd_internal_refuse_in_callback (struct nbd_handle *h);
 extern void nbd_internal_close_socket (struct nbd_handle *h);
+
+/* ---- wait.c ---- */
+extern uint64_t nbd_internal_now_ns (void);
+extern int nbd_internal_wait_init (struct nbd_handle *h);
+extern void nbd_internal_wait_free (struct nbd_handle *h);
+/* The leader's poll set is stale (new output queued, socket closed). */
+extern void nbd_internal_wake_leader (struct nbd_handle *h);
 
 /* ---- handshake.c ---- */
 extern void nbd_internal_handshake_start (struct nbd_handle *h);
@@ -306,6 +342,7 @@ extern bool nbd_internal_has_pending_output (struct nbd_handle *h);
 extern size_t nbd_internal_user_in_flight (struct nbd_handle *h);
 extern struct command *nbd_internal_find_command (struct nbd_handle *h, uint64_t cookie);
 extern void nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd);
+extern void nbd_internal_restamp_deadlines (struct nbd_handle *h);
 
 /* ---- connect.c ----
  * Each nbd_unlocked_aio_connect_* creates a non-blocking SOCK_CLOEXEC socket

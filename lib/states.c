@@ -7,7 +7,6 @@
  */
 #include <config.h>
 
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,6 +73,8 @@ nbd_internal_state_allows (struct nbd_handle *h, unsigned mask, const char *text
 void
 nbd_internal_close_socket (struct nbd_handle *h)
 {
+  /* A leader polling this fd must not wait on it once it is closed. */
+  nbd_internal_wake_leader (h);
   if (h->fd >= 0 && h->ops)
     h->ops->close (h);
   else if (h->fd >= 0) {
@@ -82,24 +83,38 @@ nbd_internal_close_socket (struct nbd_handle *h)
   }
 }
 
-/* The connection is unusable: every command still pending fails.  The
- * error is left for the caller that observed it.
+/* The connection is unusable: every command still pending fails with
+ * cmd_errnum.  The error (errnum, msg; or, if msg is NULL, the one the
+ * caller already set) is left for the caller that observed it and kept
+ * in the handle for other threads waiting on it.
  */
 void
-nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *msg)
+nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum, const char *msg)
 {
+  const char *why;
+
   if (h->state == STATE_DEAD || h->state == STATE_CLOSED)
     return;
   if (msg)
     set_error (errnum, "%s", msg);
-  debug (h, "connection is dead: %s", msg ? msg : "");
+  why = msg ? msg : nbd_internal_get_error_body ();
+  free (h->dead_msg);
+  h->dead_msg = why ? strdup (why) : NULL;
+  h->dead_errno = msg ? errnum : nbd_get_errno ();
+  debug (h, "connection is dead: %s", why ? why : "");
   h->state = STATE_DEAD;
   nbd_internal_close_socket (h);
   nbd_internal_handshake_abort (h, errnum ? errnum : ENOTCONN);
+  nbd_internal_abort_commands (h, cmd_errnum);
+}
+
+void
+nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *msg)
+{
   /* Commands lost with the connection fail with ENOTCONN whatever broke
    * it (documented in nbd_aio_in_flight and nbd_aio_command_completed).
    */
-  nbd_internal_abort_commands (h, ENOTCONN);
+  nbd_internal_kill (h, errnum, ENOTCONN, msg);
 }
 
 /* One pass of handshake I/O: write what is pending, then read what is
@@ -259,129 +274,6 @@ nbd_unlocked_aio_notify_write (struct nbd_handle *h)
     return -1;
   }
   return nbd_internal_run (h, false, true);
-}
-
-static int
-poll_once (struct nbd_handle *h, int extra_fd, int timeout)
-{
-  struct pollfd fds[2];
-  unsigned dir;
-  int r, n = 1;
-
-  /* Work that needs no waiting first: requests queued but unsent go out
-   * now (the poll then waits for replies only), bytes buffered above
-   * the socket are decoded.
-   */
-  if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
-      && nbd_internal_transmit (h) == -1)
-    return -1;
-  if (h->ops && h->ops->pending (h))
-    return nbd_internal_run (h, true, false) == -1 ? -1 : 1;
-
-  dir = nbd_unlocked_aio_get_direction (h);
-  if (dir == 0 || h->fd < 0) {
-    set_error (EINVAL, "nothing to poll for: the handle is %s",
-               nbd_internal_state_name (h));
-    return -1;
-  }
-  fds[0].fd = h->fd;
-  fds[0].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0)
-    | ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
-  fds[0].revents = 0;
-  if (extra_fd >= 0) {
-    fds[1].fd = extra_fd;
-    fds[1].events = POLLIN;
-    fds[1].revents = 0;
-    n = 2;
-  }
-  do
-    r = poll (fds, (nfds_t) n, timeout);
-  while (r == -1 && errno == EINTR);
-  if (r == -1) {
-    set_error (errno, "poll");
-    return -1;
-  }
-  if (r == 0)
-    return 0;
-  if (fds[0].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR)) {
-    bool rd = (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-    bool wr = (fds[0].revents & (POLLOUT | POLLERR)) != 0;
-    if (nbd_internal_run (h, rd, wr) == -1)
-      return -1;
-  }
-  return 1;
-}
-
-int
-nbd_unlocked_poll (struct nbd_handle *h, int timeout)
-{
-  if (nbd_internal_refuse_in_callback (h) == -1)
-    return -1;
-  return poll_once (h, -1, timeout);
-}
-
-int
-nbd_unlocked_poll2 (struct nbd_handle *h, int fd, int timeout)
-{
-  if (nbd_internal_refuse_in_callback (h) == -1)
-    return -1;
-  return poll_once (h, fd, timeout);
-}
-
-int
-nbd_internal_wait_until (struct nbd_handle *h,
-                         bool (*done) (struct nbd_handle *h, void *arg),
-                         void *arg)
-{
-  if (nbd_internal_refuse_in_callback (h) == -1)
-    return -1;
-  /* Requests queued but not yet written go out before the first wait. */
-  if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
-      && nbd_internal_transmit (h) == -1)
-    return -1;
-  while (!done (h, arg)) {
-    if (h->state == STATE_DEAD) {
-      if (!nbd_get_error ())
-        set_error (ENOTCONN, "the connection is dead");
-      return -1;
-    }
-    if (h->state == STATE_CLOSED || h->state == STATE_CREATED
-        || h->state == STATE_NEGOTIATING) {
-      set_error (ENOTCONN, "the connection is %s",
-                 h->state == STATE_CLOSED ? "closed" : "not established");
-      return -1;
-    }
-    if (poll_once (h, -1, -1) == -1)
-      return -1;
-  }
-  return 0;
-}
-
-static bool
-connected_or_failed (struct nbd_handle *h, void *arg)
-{
-  (void) arg;
-  return h->state == STATE_TRANSMISSION || h->state == STATE_NEGOTIATING
-    || h->state == STATE_DEAD || h->state == STATE_CLOSED;
-}
-
-int
-nbd_internal_wait_connected (struct nbd_handle *h)
-{
-  if (nbd_internal_refuse_in_callback (h) == -1)
-    return -1;
-  /* A fresh error from this call, not a stale one, must explain failure. */
-  if (nbd_internal_run (h, true, true) == -1)
-    return -1;
-  while (!connected_or_failed (h, NULL))
-    if (poll_once (h, -1, -1) == -1)
-      return -1;
-  if (h->state == STATE_DEAD || h->state == STATE_CLOSED) {
-    if (!nbd_get_error ())
-      set_error (ECONNRESET, "the connection failed during the handshake");
-    return -1;
-  }
-  return 0;
 }
 
 /* ---- State queries ---- */

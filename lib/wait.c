@@ -1,0 +1,411 @@
+/* The one place that waits.
+ *
+ * Every blocking call (commands, connects, options, nbd_shutdown) and
+ * nbd_poll / nbd_poll2 wait here, so threads, deadlines and cancellation
+ * are properties of this file rather than of each call.
+ *
+ * Threads.  The handle lock guards the handle's state; it is released
+ * only around poll(2).  At most one thread at a time, the leader
+ * (h->leader_polling), polls the socket; when poll returns it takes the
+ * lock back, runs the engine for everyone (completing whatever replies
+ * arrived, anybody's), counts a round (h->rounds) and broadcasts
+ * h->progress.  The other waiting threads, followers, sleep on h->progress
+ * and look again after each round: their command is done, or they may
+ * become the next leader.  So N threads with blocking calls on one handle
+ * have N commands in flight together.
+ *
+ * The leader also polls h->wake_fd, an eventfd that other threads write
+ * when the leader's poll set has become stale (output queued that the
+ * socket would not take, the socket closed) and that nbd_ext_cancel
+ * writes (async-signal-safe: an atomic flag and a write).
+ *
+ * Deadlines (the request and connect timeouts) bound each poll; when one
+ * passes, the connection is ended here (nbd_internal_kill).
+ *
+ * Invariants:
+ *  - h->leader_polling is true only while its thread is inside poll(2)
+ *    without the lock; nobody runs the engine then except under the lock;
+ *  - a thread only waits here at lock depth 1: calls from callbacks (the
+ *    only way to be deeper) are refused by nbd_internal_refuse_in_callback
+ *    before they reach this file.
+ */
+#include <config.h>
+
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+uint64_t
+nbd_internal_now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+int
+nbd_internal_wait_init (struct nbd_handle *h)
+{
+  h->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (h->wake_fd == -1) {
+    set_error (errno, "eventfd");
+    return -1;
+  }
+  if (pthread_cond_init (&h->progress, NULL) != 0) {
+    set_error (ENOMEM, "pthread_cond_init");
+    close (h->wake_fd);
+    h->wake_fd = -1;
+    return -1;
+  }
+  return 0;
+}
+
+void
+nbd_internal_wait_free (struct nbd_handle *h)
+{
+  if (h->wake_fd >= 0)
+    close (h->wake_fd);
+  h->wake_fd = -1;
+  pthread_cond_destroy (&h->progress);
+}
+
+/* Async-signal-safe: only write(2). */
+static void
+wake (struct nbd_handle *h)
+{
+  uint64_t one = 1;
+  ssize_t r = write (h->wake_fd, &one, sizeof one);
+  (void) r;                     /* a full counter is still a wakeup */
+}
+
+void
+nbd_internal_wake_leader (struct nbd_handle *h)
+{
+  if (h->leader_polling)
+    wake (h);
+}
+
+int
+nbd_unlocked_ext_cancel (struct nbd_handle *h)
+{
+  atomic_store (&h->cancel_requested, true);
+  wake (h);
+  return 0;
+}
+
+/* ---- Deadlines ---- */
+
+/* The earliest deadline in force, 0 if none.  In-flight commands are
+ * kept in issue order and their deadlines never decrease along that
+ * order (the timeout setter restamps them), so the oldest one's is the
+ * first to pass.
+ */
+static uint64_t
+next_deadline (struct nbd_handle *h)
+{
+  uint64_t d = 0;
+
+  if (h->connect_deadline
+      && (h->state == STATE_CONNECTING || h->state == STATE_HANDSHAKE))
+    d = h->connect_deadline;
+  if (h->oldest && h->oldest->deadline && (d == 0 || h->oldest->deadline < d))
+    d = h->oldest->deadline;
+  return d;
+}
+
+/* End the connection if a deadline passed or a cancel is pending:
+ * returns -1 (error set, handle dead) or 0.
+ */
+static int
+check_deadlines (struct nbd_handle *h, uint64_t now)
+{
+  uint64_t d;
+
+  if (atomic_load (&h->cancel_requested)
+      && atomic_exchange (&h->cancel_requested, false)
+      && h->state != STATE_CREATED && h->state != STATE_CLOSED
+      && h->state != STATE_DEAD) {
+    nbd_internal_kill (h, ECANCELED, ECANCELED, "the call was cancelled (nbd_ext_cancel)");
+    return -1;
+  }
+  d = next_deadline (h);
+  if (d == 0 || now < d)
+    return 0;
+  if (h->state == STATE_CONNECTING || h->state == STATE_HANDSHAKE)
+    nbd_internal_kill (h, ETIMEDOUT, ETIMEDOUT,
+                       "connect timed out: the connection and handshake took "
+                       "longer than the connect timeout");
+  else
+    nbd_internal_kill (h, ETIMEDOUT, ETIMEDOUT,
+                       "request timed out: no complete reply within the "
+                       "request timeout");
+  return -1;
+}
+
+int64_t
+nbd_unlocked_ext_aio_get_timeout (struct nbd_handle *h)
+{
+  uint64_t d, now;
+
+  if (atomic_load (&h->cancel_requested))
+    return 0;
+  d = next_deadline (h);
+  if (d == 0)
+    return -1;
+  now = nbd_internal_now_ns ();
+  if (now >= d)
+    return 0;
+  /* Round up: waking a little late is harmless, early means a spin. */
+  return (int64_t) ((d - now + 999999) / 1000000);
+}
+
+int
+nbd_unlocked_ext_aio_notify_timeout (struct nbd_handle *h)
+{
+  return check_deadlines (h, nbd_internal_now_ns ());
+}
+
+/* ---- One round of the leader ---- */
+
+/* Wait (lock released) until the socket, the wake fd, extra_fd or a
+ * deadline says something, then run the engine.  timeout: ms, -1 none.
+ * Returns -1 (error set), 0 (timeout), 1 (the engine ran, or extra_fd is
+ * readable).
+ */
+static int
+leader_round (struct nbd_handle *h, int extra_fd, int timeout)
+{
+  struct pollfd fds[3];
+  unsigned dir;
+  uint64_t deadline;
+  int r, n = 2, fd, err;
+
+  deadline = next_deadline (h);
+  if (check_deadlines (h, deadline ? nbd_internal_now_ns () : 0) == -1)
+    return -1;
+
+  /* Work that needs no waiting first: requests queued but unsent go out
+   * now (the poll then waits for replies only), bytes buffered above
+   * the socket are decoded.
+   */
+  if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
+      && nbd_internal_transmit (h) == -1)
+    return -1;
+  if (h->ops && h->ops->pending (h)) {
+    r = nbd_internal_run (h, true, false);
+    h->rounds++;
+    pthread_cond_broadcast (&h->progress);
+    return r == -1 ? -1 : 1;
+  }
+
+  dir = nbd_unlocked_aio_get_direction (h);
+  if (dir == 0 || h->fd < 0) {
+    set_error (EINVAL, "nothing to poll for: the handle is %s",
+               nbd_internal_state_name (h));
+    return -1;
+  }
+  deadline = next_deadline (h);
+  if (deadline) {
+    uint64_t now = nbd_internal_now_ns ();
+    uint64_t left = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+    if (left > INT_MAX)
+      left = INT_MAX;
+    if (timeout < 0 || (uint64_t) timeout > left)
+      timeout = (int) left;
+  }
+
+  fd = h->fd;
+  fds[0].fd = fd;
+  fds[0].events = ((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0)
+    | ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0);
+  fds[1].fd = h->wake_fd;
+  fds[1].events = POLLIN;
+  if (extra_fd >= 0) {
+    fds[2].fd = extra_fd;
+    fds[2].events = POLLIN;
+    n = 3;
+  }
+  for (int i = 0; i < n; i++)
+    fds[i].revents = 0;
+
+  h->leader_polling = true;
+  pthread_mutex_unlock (&h->lock);
+  do
+    r = poll (fds, (nfds_t) n, timeout);
+  while (r == -1 && errno == EINTR && !atomic_load (&h->cancel_requested));
+  err = errno;
+  pthread_mutex_lock (&h->lock);
+  h->leader_polling = false;
+
+  if (fds[1].revents & POLLIN) {
+    uint64_t count;
+    ssize_t rr = read (h->wake_fd, &count, sizeof count);
+    (void) rr;
+  }
+  if (r == -1 && err != EINTR)
+    set_error (err, "poll");
+  /* (EINTR ends the poll only when a cancel is pending: handled here.) */
+  else if (check_deadlines (h, nbd_internal_now_ns ()) == -1)
+    r = -1;
+  else if (r > 0 && h->fd == fd
+           && (fds[0].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR))) {
+    bool rd = (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    bool wr = (fds[0].revents & (POLLOUT | POLLERR)) != 0;
+    r = nbd_internal_run (h, rd, wr) == -1 ? -1 : 1;
+  }
+  /* Otherwise: a timeout (0), extra_fd readable or only the wake fd (the
+   * poll set changed): a round with no news for the engine.
+   */
+  h->rounds++;
+  pthread_cond_broadcast (&h->progress);
+  return r;
+}
+
+/* ---- nbd_poll and nbd_poll2 ---- */
+
+/* Another thread is the leader: wait for it to finish a round (progress,
+ * 1) or for the timeout (0).
+ */
+static int
+follow_one_round (struct nbd_handle *h, int timeout)
+{
+  uint64_t round = h->rounds;
+  struct timespec until;
+
+  if (timeout >= 0) {
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += timeout / 1000;
+    until.tv_nsec += (long) (timeout % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000;
+    }
+  }
+  while (h->rounds == round) {
+    int r = timeout >= 0 ? pthread_cond_timedwait (&h->progress, &h->lock, &until)
+      : pthread_cond_wait (&h->progress, &h->lock);
+    if (r == ETIMEDOUT)
+      return h->rounds == round ? 0 : 1;
+  }
+  return 1;
+}
+
+static int
+poll_once (struct nbd_handle *h, int extra_fd, int timeout)
+{
+  if (h->leader_polling)
+    return follow_one_round (h, timeout);
+  return leader_round (h, extra_fd, timeout);
+}
+
+int
+nbd_unlocked_poll (struct nbd_handle *h, int timeout)
+{
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
+  return poll_once (h, -1, timeout);
+}
+
+int
+nbd_unlocked_poll2 (struct nbd_handle *h, int fd, int timeout)
+{
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
+  return poll_once (h, fd, timeout);
+}
+
+/* ---- Blocking calls ---- */
+
+/* Why the connection died, for a thread that did not see it happen. */
+static void
+report_dead (struct nbd_handle *h)
+{
+  if (h->dead_msg)
+    set_error (h->dead_errno ? h->dead_errno : ENOTCONN, "%s", h->dead_msg);
+  else
+    set_error (ENOTCONN, "the connection is dead");
+}
+
+/* Wait until done() or the connection is no longer usable for it. */
+static int
+wait_for (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
+          void *arg)
+{
+  for (;;) {
+    if (done (h, arg))
+      return 0;
+    if (h->state == STATE_DEAD) {
+      report_dead (h);
+      return -1;
+    }
+    if (h->state == STATE_CLOSED || h->state == STATE_CREATED
+        || h->state == STATE_NEGOTIATING) {
+      set_error (ENOTCONN, "the connection is %s",
+                 h->state == STATE_CLOSED ? "closed" : "not established");
+      return -1;
+    }
+    if (h->leader_polling) {
+      /* Queued output the leader's poll does not know about yet. */
+      if (nbd_internal_has_pending_output (h))
+        wake (h);
+      pthread_cond_wait (&h->progress, &h->lock);
+      continue;
+    }
+    if (leader_round (h, -1, -1) == -1)
+      return -1;
+  }
+}
+
+int
+nbd_internal_wait_until (struct nbd_handle *h,
+                         bool (*done) (struct nbd_handle *h, void *arg),
+                         void *arg)
+{
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
+  /* Requests queued but not yet written go out before the first wait. */
+  if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
+      && nbd_internal_transmit (h) == -1)
+    return -1;
+  return wait_for (h, done, arg);
+}
+
+static bool
+connected_or_failed (struct nbd_handle *h, void *arg)
+{
+  (void) arg;
+  return h->state == STATE_TRANSMISSION || h->state == STATE_NEGOTIATING
+    || h->state == STATE_DEAD || h->state == STATE_CLOSED;
+}
+
+int
+nbd_internal_wait_connected (struct nbd_handle *h)
+{
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
+  /* A fresh error from this call, not a stale one, must explain failure. */
+  if (nbd_internal_run (h, true, true) == -1)
+    return -1;
+  while (!connected_or_failed (h, NULL)) {
+    if (h->leader_polling) {
+      pthread_cond_wait (&h->progress, &h->lock);
+      continue;
+    }
+    if (leader_round (h, -1, -1) == -1)
+      return -1;
+  }
+  if (h->state == STATE_DEAD || h->state == STATE_CLOSED) {
+    if (h->dead_msg)
+      report_dead (h);
+    else if (!nbd_get_error ())
+      set_error (ECONNRESET, "the connection failed during the handshake");
+    return -1;
+  }
+  return 0;
+}
