@@ -67,6 +67,7 @@ nbd_create (void)
   h->pid = -1;
   h->next_cookie = 1;
   debug (h, "opening handle");
+  nbd_internal_timeouts_from_env (h);
   return h;
 
  fail:

@@ -320,6 +320,10 @@ extern int nbd_internal_wait_init (struct nbd_handle *h);
 extern void nbd_internal_wait_free (struct nbd_handle *h);
 /* The leader's poll set is stale (new output queued, socket closed). */
 extern void nbd_internal_wake_leader (struct nbd_handle *h);
+/* A connect call began: the connect timeout, if any, starts now. */
+extern void nbd_internal_connect_deadline_start (struct nbd_handle *h);
+extern int64_t nbd_internal_parse_timeout (const char *seconds);
+extern void nbd_internal_timeouts_from_env (struct nbd_handle *h);
 
 /* ---- handshake.c ---- */
 extern void nbd_internal_handshake_start (struct nbd_handle *h);

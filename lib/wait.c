@@ -111,9 +111,14 @@ next_deadline (struct nbd_handle *h)
 {
   uint64_t d = 0;
 
-  if (h->connect_deadline
-      && (h->state == STATE_CONNECTING || h->state == STATE_HANDSHAKE))
+  /* The connect timeout starts when the library first waits on a
+   * connection (a blocking connect call waits at once; an event loop asks
+   * nbd_ext_aio_get_timeout), and stays the same across retries.
+   */
+  if (h->state == STATE_CONNECTING || h->state == STATE_HANDSHAKE) {
+    nbd_internal_connect_deadline_start (h);
     d = h->connect_deadline;
+  }
   if (h->oldest && h->oldest->deadline && (d == 0 || h->oldest->deadline < d))
     d = h->oldest->deadline;
   return d;
@@ -408,4 +413,98 @@ nbd_internal_wait_connected (struct nbd_handle *h)
     return -1;
   }
   return 0;
+}
+
+/* ---- Timeout settings ---- */
+
+int
+nbd_unlocked_ext_set_request_timeout (struct nbd_handle *h, uint32_t ms)
+{
+  h->request_timeout_ms = ms;
+  nbd_internal_restamp_deadlines (h);
+  if (h->leader_polling)
+    wake (h);                   /* its poll timeout is stale */
+  return 0;
+}
+
+int64_t
+nbd_unlocked_ext_get_request_timeout (struct nbd_handle *h)
+{
+  return h->request_timeout_ms;
+}
+
+int
+nbd_unlocked_ext_set_connect_timeout (struct nbd_handle *h, uint32_t ms)
+{
+  h->connect_timeout_ms = ms;
+  return 0;
+}
+
+int64_t
+nbd_unlocked_ext_get_connect_timeout (struct nbd_handle *h)
+{
+  return h->connect_timeout_ms;
+}
+
+void
+nbd_internal_connect_deadline_start (struct nbd_handle *h)
+{
+  if (h->connect_timeout_ms && h->connect_deadline == 0)
+    h->connect_deadline = nbd_internal_now_ns ()
+      + (uint64_t) h->connect_timeout_ms * 1000000;
+}
+
+/* "SECONDS" with optional decimals ("5", "0.25") to milliseconds, at most
+ * UINT32_MAX; -1 if malformed.
+ */
+int64_t
+nbd_internal_parse_timeout (const char *s)
+{
+  uint64_t ms = 0, scale = 1000;
+  bool digits = false;
+
+  for (; *s >= '0' && *s <= '9'; s++) {
+    digits = true;
+    ms = ms * 10 + (uint64_t) (*s - '0') * 1000;
+    if (ms > UINT32_MAX)
+      return -1;
+  }
+  if (*s == '.') {
+    for (s++; *s >= '0' && *s <= '9'; s++) {
+      digits = true;
+      scale /= 10;
+      ms += (uint64_t) (*s - '0') * scale;   /* digits past ms are dropped */
+    }
+  }
+  if (!digits || *s != '\0' || ms > UINT32_MAX)
+    return -1;
+  return (int64_t) ms;
+}
+
+/* nbd_create: LIBNBD_CONNECT_TIMEOUT and LIBNBD_REQUEST_TIMEOUT (seconds)
+ * give the handle's defaults; a malformed value is ignored (said in the
+ * debug output) so that a typo cannot make every program fail.
+ */
+void
+nbd_internal_timeouts_from_env (struct nbd_handle *h)
+{
+  static const struct { const char *name; bool connect; } vars[] = {
+    { "LIBNBD_CONNECT_TIMEOUT", true }, { "LIBNBD_REQUEST_TIMEOUT", false },
+  };
+
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv (vars[i].name);
+    int64_t ms;
+    if (!v || !*v)
+      continue;
+    ms = nbd_internal_parse_timeout (v);
+    if (ms < 0) {
+      debug (h, "ignoring %s=%s: not a number of seconds", vars[i].name, v);
+      continue;
+    }
+    if (vars[i].connect)
+      h->connect_timeout_ms = (uint32_t) ms;
+    else
+      h->request_timeout_ms = (uint32_t) ms;
+  }
 }
