@@ -508,9 +508,11 @@ const struct call api_handle_calls[] = {
     .version = "1.22",
     .summary = "get the effective TLS hostname",
     .description =
-      "Return a newly allocated copy of the TLS server name in effect, as set "
-      "by L<nbd_set_tls_hostname(3)>.  When none is set the result is an "
-      "empty string, which is not an error.  The caller must free it.",
+      "Return a newly allocated copy of the TLS server name in effect: the "
+      "one set by L<nbd_set_tls_hostname(3)>, or else the host the handle "
+      "connected to (L<nbd_connect_tcp(3)>, or a TCP URI).  When there is "
+      "neither the result is an empty string, which is not an error.  The "
+      "caller must free it.",
     .see_also = "nbd_set_tls_hostname(3)",
   },
 
@@ -873,9 +875,12 @@ const struct call api_handle_calls[] = {
       "started by L<nbd_connect_systemd_socket_activation(3)>.  It reaches "
       "the server through the C<LISTEN_FDNAMES> environment variable; a few "
       "servers (such as C<qemu-storage-daemon>) can refer to the socket by "
-      "this name, while most ignore it.  Keep it short and alphanumeric.\n\n"
-      "The default is the empty string, in which case the server sees the "
-      "name C<unknown>.",
+      "this name, while most ignore it.\n\n"
+      "The name must be a short alphanumeric string: ASCII letters and "
+      "digits only (anything else fails with C<EINVAL>), at most 32 of "
+      "them (longer fails with C<ENAMETOOLONG>).  The default is the empty "
+      "string, in which case the server sees the name C<unknown>; setting "
+      "the empty string restores it.",
     .see_also = "nbd_get_socket_activation_name(3) "
       "nbd_connect_systemd_socket_activation(3)",
   },

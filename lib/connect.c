@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,6 +346,14 @@ nbd_internal_connect_finished (struct nbd_handle *h)
 {
   int err = 0;
   socklen_t len = sizeof err;
+  struct pollfd pfd = { .fd = h->fd, .events = POLLOUT };
+
+  /* SO_ERROR reads 0 while the connect is still in progress, and the
+   * blocking calls run the engine once before their first poll: only a
+   * socket that polls writable (or in error) has finished connecting.
+   */
+  if (poll (&pfd, 1, 0) <= 0)
+    return 0;
 
   if (getsockopt (h->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
     err = errno;
@@ -401,6 +410,11 @@ nbd_unlocked_connect_socket (struct nbd_handle *h, int sock)
  */
 struct exec_plan {
   char **paths;                 /* NULL-terminated list of candidates */
+  /* For a candidate the kernel refuses as not executable (ENOEXEC, a
+   * script without "#!"): run it with /bin/sh, as execvp does.  Slot 1
+   * receives the candidate's path in the child.
+   */
+  char **sh_argv;
 };
 
 static void
@@ -414,20 +428,43 @@ exec_plan_free (struct exec_plan *p)
     free (p->paths);
   }
   p->paths = NULL;
+  free (p->sh_argv);
+  p->sh_argv = NULL;
 }
 
 static int
-exec_plan_init (struct exec_plan *p, const char *file)
+exec_plan_init_sh_argv (struct exec_plan *p, char **argv)
 {
+  size_t argc = 0, i;
+
+  while (argv[argc])
+    argc++;
+  /* "/bin/sh", the script, argv[1..], NULL */
+  p->sh_argv = calloc (argc + 2, sizeof (char *));
+  if (!p->sh_argv)
+    return -1;
+  p->sh_argv[0] = (char *) "/bin/sh";
+  for (i = 1; i < argc; ++i)
+    p->sh_argv[i + 1] = argv[i];
+  return 0;
+}
+
+static int
+exec_plan_init (struct exec_plan *p, char **argv)
+{
+  const char *file = argv[0];
   const char *path, *s, *e;
   size_t n, i, flen = strlen (file);
 
   p->paths = NULL;
+  p->sh_argv = NULL;
 
   if (flen == 0) {
     set_error (ENOENT, "empty program name");
     return -1;
   }
+  if (exec_plan_init_sh_argv (p, argv) == -1)
+    goto nomem;
   if (strchr (file, '/')) {
     p->paths = calloc (2, sizeof (char *));
     if (!p->paths || !(p->paths[0] = strdup (file)))
@@ -484,6 +521,11 @@ exec_plan_run (const struct exec_plan *p, char **argv, char **envp)
 
   for (i = 0; p->paths[i]; ++i) {
     execve (p->paths[i], argv, envp);
+    if (errno == ENOEXEC) {
+      p->sh_argv[1] = p->paths[i];
+      execve (p->sh_argv[0], p->sh_argv, envp);
+      _exit (126);
+    }
     if (errno == EACCES)
       eacces = true;
   }
@@ -512,7 +554,7 @@ nbd_unlocked_aio_connect_command (struct nbd_handle *h, char **argv)
     set_error (EINVAL, "argv parameter must have at least 1 element");
     return -1;
   }
-  if (exec_plan_init (&plan, argv[0]) == -1)
+  if (exec_plan_init (&plan, argv) == -1)
     return -1;
 
   if (socketpair (AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0, sv) == -1) {
@@ -621,7 +663,7 @@ int
 nbd_unlocked_aio_connect_systemd_socket_activation (struct nbd_handle *h,
                                                     char **argv)
 {
-  struct exec_plan plan = { NULL };
+  struct exec_plan plan = { NULL, NULL };
   struct sockaddr_un sun;
   const char *tmpdir;
   char **envp = NULL;
@@ -683,7 +725,7 @@ nbd_unlocked_aio_connect_systemd_socket_activation (struct nbd_handle *h,
   }
 
   /* Everything the child needs, prepared before fork. */
-  if (exec_plan_init (&plan, argv[0]) == -1)
+  if (exec_plan_init (&plan, argv) == -1)
     goto fail_dead;
   n = 0;
   if (environ)
@@ -701,14 +743,17 @@ nbd_unlocked_aio_connect_systemd_socket_activation (struct nbd_handle *h,
   strcpy (pidbuf, LISTEN_PID_PREFIX);
   envp[j++] = pidbuf;
   envp[j++] = (char *) "LISTEN_FDS=1";
-  if (h->sact_name && h->sact_name[0]) {
-    if (asprintf (&fdnames, "LISTEN_FDNAMES=%s", h->sact_name) == -1) {
-      fdnames = NULL;
-      set_error (errno, "asprintf");
-      goto fail_dead;
-    }
-    envp[j++] = fdnames;
+  /* Without a name the server is told "unknown", as the documentation
+   * of nbd_set_socket_activation_name promises.
+   */
+  if (asprintf (&fdnames, "LISTEN_FDNAMES=%s",
+                h->sact_name && h->sact_name[0] ? h->sact_name : "unknown")
+      == -1) {
+    fdnames = NULL;
+    set_error (errno, "asprintf");
+    goto fail_dead;
   }
+  envp[j++] = fdnames;
   envp[j] = NULL;
 
   pid = fork ();
@@ -800,15 +845,15 @@ nbd_unlocked_kill_subprocess (struct nbd_handle *h, int signum)
     set_error (EINVAL, "invalid signal number: %d", signum);
     return -1;
   }
+  /* Only the signal: the child is reaped by nbd_close, after the socket
+   * is closed.  Waiting here could block for ever, since a server such
+   * as nbdkit -s finishes its connection before acting on SIGTERM, and a
+   * signal such as SIGSTOP does not end the child at all.
+   */
   if (kill (h->pid, signum) == -1) {
     set_error (errno, "kill");
     return -1;
   }
-  if (wait_child (h->pid) == -1 && errno != ECHILD) {
-    set_error (errno, "waitpid");
-    return -1;
-  }
-  h->pid = -1;
   return 0;
 }
 

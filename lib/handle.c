@@ -319,7 +319,10 @@ nbd_unlocked_set_tls_hostname (struct nbd_handle *h, const char *hostname)
 char *
 nbd_unlocked_get_tls_hostname (struct nbd_handle *h)
 {
-  return copy_string (h->tls_hostname);
+  /* The name in effect: the override, else the host of the connection
+   * (set by nbd_connect_tcp and TCP URIs), else none.
+   */
+  return copy_string (h->tls_hostname ? h->tls_hostname : h->tls_connect_host);
 }
 
 /* ---- Protocol feature requests ---- */
@@ -477,15 +480,33 @@ nbd_unlocked_set_uri_allow_local_file (struct nbd_handle *h, bool allow)
   return 0;
 }
 
+/* Longest socket activation name accepted (upstream's limit). */
+#define SACT_NAME_MAX 32
+
 int
 nbd_unlocked_set_socket_activation_name (struct nbd_handle *h,
                                          const char *socket_name)
 {
-  /* It travels in LISTEN_FDNAMES, where ':' separates names. */
-  if (strlen (socket_name) > 255 || strchr (socket_name, ':')) {
-    set_error (EINVAL, "socket activation name must be under 256 characters "
-               "and must not contain ':'");
+  size_t i, len = strlen (socket_name);
+
+  /* The documented "short alphanumeric string": it travels in
+   * LISTEN_FDNAMES, where ':' separates names and servers match it
+   * against their command line.  The empty string restores the default.
+   */
+  if (len > SACT_NAME_MAX) {
+    set_error (ENAMETOOLONG, "socket activation name must be at most %d "
+               "characters", SACT_NAME_MAX);
     return -1;
+  }
+  for (i = 0; i < len; ++i) {
+    unsigned char c = (unsigned char) socket_name[i];
+    bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')
+      || (c >= 'a' && c <= 'z');
+    if (!alnum) {
+      set_error (EINVAL, "socket activation name must contain only ASCII "
+                 "letters and digits");
+      return -1;
+    }
   }
   return replace_string (&h->sact_name, socket_name);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libnbd.h>
 
@@ -65,6 +66,16 @@ count_free (void *user_data)
 {
   int *count = user_data;
   (*count)++;
+}
+
+/* Seconds on the monotonic clock, for measuring how long a call took. */
+static inline double
+monotonic_seconds (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 #endif /* TESTS_COMMON_H */

@@ -1,8 +1,11 @@
 /* Test every connect transport against real nbdkit servers: Unix
  * socket, TCP (IPv4, IPv6, fallback over addresses, failure), an
  * already connected socket, a subprocess (connect_command),
- * systemd socket activation, nbd_aio_connect and the subprocess
- * helpers.  Skips (77) if nbdkit is not installed.
+ * systemd socket activation (and the LISTEN_FDNAMES the server sees),
+ * nbd_aio_connect, the subprocess helpers (nbd_kill_subprocess only
+ * signals; nbd_close reaps), a script without "#!" run through /bin/sh,
+ * and the TLS host name a connection puts in effect.  Skips (77) if
+ * nbdkit is not installed.
  */
 #include <config.h>
 
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -167,14 +171,32 @@ create (void)
   return h;
 }
 
+/* nbd_get_tls_hostname on h must return expected. */
+static void
+check_tls_hostname (struct nbd_handle *h, const char *expected,
+                    const char *what)
+{
+  char *s = nbd_get_tls_hostname (h);
+
+  if (s == NULL)
+    FAIL ("%s: nbd_get_tls_hostname: %s", what, nbd_get_error ());
+  else if (strcmp (s, expected) != 0)
+    FAIL ("%s: nbd_get_tls_hostname is \"%s\", expected \"%s\"",
+          what, s, expected);
+  free (s);
+}
+
 static void
 test_unix (void)
 {
   struct nbd_handle *h = create ();
   char longpath[300];
+  int r;
 
-  check_connected (h, nbd_connect_unix (h, sockpath), "nbd_connect_unix",
-                   "unix");
+  /* A Unix socket has no host name. */
+  r = nbd_connect_unix (h, sockpath);
+  check_tls_hostname (h, "", "unix");
+  check_connected (h, r, "nbd_connect_unix", "unix");
 
   /* Nonexistent socket. */
   h = create ();
@@ -202,10 +224,25 @@ test_tcp (const char *host, int port, const char *what)
 {
   struct nbd_handle *h = create ();
   char portstr[16], call[128];
+  int r;
 
   snprintf (portstr, sizeof portstr, "%d", port);
   snprintf (call, sizeof call, "nbd_connect_tcp %s %s", host, portstr);
-  check_connected (h, nbd_connect_tcp (h, host, portstr), call, what);
+  check_tls_hostname (h, "", "before connecting");
+  r = nbd_connect_tcp (h, host, portstr);
+  /* nbd_get_tls_hostname(3): "the effective TLS hostname": without an
+   * override, the host the connection was made to.
+   */
+  check_tls_hostname (h, host, what);
+  check_connected (h, r, call, what);
+
+  /* An override wins over the connection's host. */
+  h = create ();
+  if (nbd_set_tls_hostname (h, "server.example.com") == -1)
+    FAIL ("nbd_set_tls_hostname: %s", nbd_get_error ());
+  r = nbd_connect_tcp (h, host, portstr);
+  check_tls_hostname (h, "server.example.com", what);
+  check_connected (h, r, call, what);
 }
 
 static void
@@ -289,6 +326,16 @@ test_socket (void)
     FAIL ("nbd_close did not close the socket passed to nbd_connect_socket");
 }
 
+/* A call that only sends a signal must not wait for the process. */
+static void
+check_prompt (double t0, const char *what)
+{
+  double elapsed = monotonic_seconds () - t0;
+
+  if (elapsed > 5)
+    FAIL ("%s took %.1f s", what, elapsed);
+}
+
 static bool
 process_gone (pid_t pid)
 {
@@ -322,6 +369,7 @@ test_command (void)
                    "memory", size, NULL };
   char *empty[] = { NULL };
   int64_t pid;
+  double t0;
 
   snprintf (size, sizeof size, "%d", SIZE);
 
@@ -339,7 +387,12 @@ test_command (void)
   }
   check_subprocess (h, "command", "command");
 
-  /* nbd_kill_subprocess. */
+  /* nbd_kill_subprocess only sends the signal and returns: nbdkit -s
+   * finishes its connection before acting on SIGTERM, and SIGSTOP does
+   * not end the child at all, so waiting would hang.  The child is
+   * reaped by nbd_close, after the socket is closed.  The alarm turns a
+   * hang into a failure.
+   */
   h = create ();
   if (nbd_connect_command (h, argv) == -1) {
     FAIL ("nbd_connect_command: %s", nbd_get_error ());
@@ -349,21 +402,35 @@ test_command (void)
   pid = nbd_get_subprocess_pid (h);
   if (nbd_kill_subprocess (h, -1) != -1 || nbd_get_errno () != EINVAL)
     FAIL ("nbd_kill_subprocess (-1) did not fail with EINVAL");
-  /* SIGKILL: nbdkit blocked reading its socket may not act on SIGTERM
-   * until the socket closes.
-   */
-  if (nbd_kill_subprocess (h, SIGKILL) == -1)
-    FAIL ("nbd_kill_subprocess: %s", nbd_get_error ());
-  if (pid > 0 && !process_gone (pid))
-    FAIL ("subprocess %" PRIi64 " still exists after nbd_kill_subprocess", pid);
-  if (nbd_get_subprocess_pid (h) != -1 || nbd_get_errno () != ESRCH)
-    FAIL ("nbd_get_subprocess_pid after kill did not fail with ESRCH");
-  if (nbd_kill_subprocess (h, 0) != -1 || nbd_get_errno () != ESRCH)
-    FAIL ("second nbd_kill_subprocess did not fail with ESRCH");
+  alarm (60);
+  t0 = monotonic_seconds ();
+  if (nbd_kill_subprocess (h, SIGSTOP) == -1)
+    FAIL ("nbd_kill_subprocess (SIGSTOP): %s", nbd_get_error ());
+  check_prompt (t0, "nbd_kill_subprocess (SIGSTOP)");
+  if (pid > 0) {
+    int status;
+    /* Reports the stop without reaping the child. */
+    if (waitpid (pid, &status, WUNTRACED) != pid || !WIFSTOPPED (status))
+      FAIL ("the subprocess was not stopped by SIGSTOP");
+  }
+  if (nbd_get_subprocess_pid (h) != pid)
+    FAIL ("nbd_get_subprocess_pid changed after nbd_kill_subprocess");
+  if (nbd_kill_subprocess (h, SIGCONT) == -1)
+    FAIL ("nbd_kill_subprocess (SIGCONT): %s", nbd_get_error ());
+  t0 = monotonic_seconds ();
+  if (nbd_kill_subprocess (h, 0) == -1)
+    FAIL ("nbd_kill_subprocess (0): %s", nbd_get_error ());
+  check_prompt (t0, "nbd_kill_subprocess (0)");
+  /* Not reaped yet: the pid still names the (possibly exited) child. */
+  if (pid > 0 && process_gone (pid))
+    FAIL ("subprocess %" PRIi64 " reaped before nbd_close", pid);
   nbd_close (h);
+  alarm (0);
+  if (pid > 0 && !process_gone (pid))
+    FAIL ("subprocess %" PRIi64 " still exists after nbd_close", pid);
 
-  /* Signal 0 means SIGTERM: use a subprocess that dies of it at once
-   * (the handshake never completes, so only the aio form is used).
+  /* Signal 0 means SIGTERM: a subprocess that dies of it at once (the
+   * handshake never completes, so only the aio form is used).
    */
   h = create ();
   {
@@ -372,10 +439,15 @@ test_command (void)
       FAIL ("nbd_aio_connect_command (sleep): %s", nbd_get_error ());
     else {
       pid = nbd_get_subprocess_pid (h);
+      alarm (60);
       if (nbd_kill_subprocess (h, 0) == -1)
         FAIL ("nbd_kill_subprocess (0): %s", nbd_get_error ());
-      else if (pid > 0 && !process_gone (pid))
-        FAIL ("subprocess %" PRIi64 " still exists after SIGTERM", pid);
+      nbd_close (h);
+      h = NULL;
+      alarm (0);
+      if (pid > 0 && !process_gone (pid))
+        FAIL ("subprocess %" PRIi64 " still exists after SIGTERM and "
+              "nbd_close", pid);
     }
   }
   nbd_close (h);
@@ -390,15 +462,98 @@ test_command (void)
   nbd_close (h);
 }
 
-static void
-test_sact (const char *name)
+/* Write an executable file in tmpdir; returns its path (static). */
+static const char *
+write_script (const char *name, const char *text)
 {
-  struct nbd_handle *h = create ();
+  static char path[300];
+  FILE *fp;
+
+  snprintf (path, sizeof path, "%s/%s", tmpdir, name);
+  fp = fopen (path, "w");
+  if (fp == NULL || fputs (text, fp) == EOF || fclose (fp) == EOF
+      || chmod (path, 0755) == -1) {
+    perror (path);
+    exit (EXIT_FAILURE);
+  }
+  return path;
+}
+
+/* A script without "#!": execve fails with ENOEXEC, and like execvp the
+ * library runs it with /bin/sh, passing the arguments on.
+ */
+static void
+test_command_script (void)
+{
+  struct nbd_handle *h;
   char size[32];
-  char *argv[] = { "nbdkit", "--exit-with-parent", "memory", size, NULL };
+  const char *script;
+  char *argv[] = { NULL, size, NULL };
+  const char *oldpath = getenv ("PATH");
+  char *newpath;
 
   snprintf (size, sizeof size, "%d", SIZE);
-  if (name && nbd_set_socket_activation_name (h, name) == -1)
+  script = write_script ("noshebang",
+                         "exec nbdkit -s --exit-with-parent memory \"$1\"\n");
+
+  h = create ();
+  argv[0] = (char *) script;
+  if (nbd_connect_command (h, argv) == -1) {
+    FAIL ("nbd_connect_command of a script without #!: %s", nbd_get_error ());
+    nbd_close (h);
+  }
+  else
+    check_subprocess (h, "script without #!", "command");
+
+  /* The same found through PATH. */
+  if (asprintf (&newpath, "%s:%s", tmpdir, oldpath ? oldpath : "/usr/bin:/bin")
+      == -1) {
+    perror ("asprintf");
+    exit (EXIT_FAILURE);
+  }
+  setenv ("PATH", newpath, 1);
+  h = create ();
+  argv[0] = (char *) "noshebang";
+  if (nbd_connect_command (h, argv) == -1) {
+    FAIL ("nbd_connect_command of a script without #! in PATH: %s",
+          nbd_get_error ());
+    nbd_close (h);
+  }
+  else
+    check_subprocess (h, "script without #! in PATH", "command");
+  if (oldpath)
+    setenv ("PATH", oldpath, 1);
+  else
+    unsetenv ("PATH");
+  free (newpath);
+  unlink (script);
+}
+
+/* Socket activation through a script that records the LISTEN_FDNAMES it
+ * was given.  name: set before connecting (after another name, so that
+ * "" shows that the empty string clears it), or NULL for the default;
+ * the server must see expect_fdnames.
+ */
+static void
+test_sact (const char *name, const char *expect_fdnames)
+{
+  struct nbd_handle *h = create ();
+  char text[1024], record[300], seen[300] = "";
+  const char *script;
+  char *argv[] = { NULL, NULL };
+  FILE *fp;
+
+  snprintf (record, sizeof record, "%s/fdnames", tmpdir);
+  unlink (record);
+  snprintf (text, sizeof text,
+            "#!/bin/sh\n"
+            "printf '%%s\\n' \"${LISTEN_FDNAMES-(unset)}\" > '%s'\n"
+            "exec nbdkit --exit-with-parent memory %d\n", record, SIZE);
+  script = write_script ("sact", text);
+  argv[0] = (char *) script;
+
+  if (name && (nbd_set_socket_activation_name (h, "earlier") == -1
+               || nbd_set_socket_activation_name (h, name) == -1))
     FAIL ("nbd_set_socket_activation_name: %s", nbd_get_error ());
   if (nbd_connect_systemd_socket_activation (h, argv) == -1) {
     FAIL ("nbd_connect_systemd_socket_activation: %s", nbd_get_error ());
@@ -407,6 +562,19 @@ test_sact (const char *name)
   }
   check_subprocess (h, name ? "socket activation (named)" : "socket activation",
                     "socket activation");
+
+  fp = fopen (record, "r");
+  if (fp == NULL || fgets (seen, sizeof seen, fp) == NULL)
+    FAIL ("socket activation: the server left no record of LISTEN_FDNAMES");
+  if (fp)
+    fclose (fp);
+  seen[strcspn (seen, "\n")] = '\0';
+  if (strcmp (seen, expect_fdnames) != 0)
+    FAIL ("socket activation name %s%s%s: the server saw LISTEN_FDNAMES=%s, "
+          "expected %s", name ? "\"" : "", name ? name : "(default)",
+          name ? "\"" : "", seen, expect_fdnames);
+  unlink (record);
+  unlink (script);
 }
 
 int
@@ -467,8 +635,13 @@ main (void)
   test_aio_connect (port4);
   test_socket ();
   test_command ();
-  test_sact (NULL);
-  test_sact ("myname");
+  test_command_script ();
+  /* nbd_set_socket_activation_name(3): with the empty string (the
+   * default) "the name "unknown" will be seen by the server".
+   */
+  test_sact (NULL, "unknown");
+  test_sact ("myname", "myname");
+  test_sact ("", "unknown");
 
   if (check_status (__FILE__) != EXIT_SUCCESS)
     exit (EXIT_FAILURE);

@@ -190,14 +190,6 @@ test_error_simple (void)
   stop_server (&s);
 }
 
-static double
-now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Slow reads: several in flight at once. */
 static void
 test_delay (void)
@@ -218,7 +210,7 @@ test_delay (void)
     memset (wbuf[i], 'a' + i, 4096);
     EXPECT_OK (nbd_pwrite (h, wbuf[i], 4096, i * 4096, 0));
   }
-  t0 = now ();
+  t0 = monotonic_seconds ();
   for (int i = 0; i < N; i++) {
     memset (rbuf[i], 0, 4096);
     ck[i] = nbd_aio_pread (h, rbuf[i], 4096, (N - 1 - i) * 4096,
@@ -235,7 +227,7 @@ test_delay (void)
   /* A blocking call waits behind them. */
   EXPECT_OK (nbd_pread (h, rbuf[0], 4096, (N - 1) * 4096, 0));
   EXPECT_OK (drain (h));
-  t = now () - t0;
+  t = monotonic_seconds () - t0;
   printf ("%s: %d delayed reads + 1 blocking read took %.2fs\n", PROG, N, t);
   CHECK (t >= 0.45, "reads were not delayed (%.2fs)", t);
   CHECK (t < 4.4, "reads were not concurrent (%.2fs)", t);

@@ -239,8 +239,8 @@ START_TEST (test_round_trips)
   ck_assert_int_eq (nbd_set_tls_certificates (h, "/nonexistent/pki"), 0);
   ck_assert_int_eq (nbd_set_tls_psk_file (h, "/nonexistent/keys.psk"), 0);
 
-  ck_assert_int_eq (nbd_set_socket_activation_name (h, "nbd-socket"), 0);
-  ck_assert_owned_str_eq (nbd_get_socket_activation_name (h), "nbd-socket");
+  ck_assert_int_eq (nbd_set_socket_activation_name (h, "nbdSocket1"), 0);
+  ck_assert_owned_str_eq (nbd_get_socket_activation_name (h), "nbdSocket1");
 
   /* Set-only settings. */
   ck_assert_int_eq (nbd_set_uri_allow_transports (h, 0), 0);
@@ -358,21 +358,36 @@ END_TEST
 
 START_TEST (test_socket_activation_name)
 {
+  /* nbd_set_socket_activation_name(3): "a short alphanumeric string";
+   * upstream allows ASCII letters and digits only, at most 32 of them,
+   * and the empty string restores the default.
+   */
+  static const char *const not_alnum[] = {
+    "a:b", "nbd-socket", "with space", "under_score", "dot.", "caf\xc3\xa9",
+  };
   struct nbd_handle *h = create ();
+  size_t i;
   char *s;
 
   ck_assert_int_eq (nbd_set_socket_activation_name (h, "good"), 0);
-  ck_assert_int_eq (nbd_set_socket_activation_name (h, "a:b"), -1);
-  ck_assert_error (EINVAL, "nbd_set_socket_activation_name", NULL);
-  s = string_of_length (256);
+  for (i = 0; i < sizeof not_alnum / sizeof not_alnum[0]; ++i) {
+    ck_assert_int_eq (nbd_set_socket_activation_name (h, not_alnum[i]), -1);
+    ck_assert_error (EINVAL, "nbd_set_socket_activation_name", NULL);
+  }
+  s = string_of_length (33);
   ck_assert_int_eq (nbd_set_socket_activation_name (h, s), -1);
-  ck_assert_error (EINVAL, "nbd_set_socket_activation_name", NULL);
+  ck_assert_error (ENAMETOOLONG, "nbd_set_socket_activation_name", NULL);
   free (s);
+  /* Failures leave the name as it was. */
   ck_assert_owned_str_eq (nbd_get_socket_activation_name (h), "good");
-  s = string_of_length (255);
+  s = string_of_length (32);
   ck_assert_int_eq (nbd_set_socket_activation_name (h, s), 0);
   ck_assert_owned_str_eq (nbd_get_socket_activation_name (h), s);
   free (s);
+  ck_assert_int_eq (nbd_set_socket_activation_name (h, "Mixed09"), 0);
+  ck_assert_owned_str_eq (nbd_get_socket_activation_name (h), "Mixed09");
+  ck_assert_int_eq (nbd_set_socket_activation_name (h, ""), 0);
+  ck_assert_owned_str_eq (nbd_get_socket_activation_name (h), "");
   nbd_close (h);
 }
 END_TEST
