@@ -4,6 +4,7 @@
  */
 #include <config.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -179,12 +180,16 @@ nbd_unlocked_aio_connect_unix (struct nbd_handle *h, const char *unixsocket)
                                    + len + 1);
 }
 
+static int
+start_unix (struct nbd_handle *h, const void *args)
+{
+  return nbd_unlocked_aio_connect_unix (h, *(const char *const *) args);
+}
+
 int
 nbd_unlocked_connect_unix (struct nbd_handle *h, const char *unixsocket)
 {
-  if (nbd_unlocked_aio_connect_unix (h, unixsocket) == -1)
-    return -1;
-  return nbd_internal_wait_connected (h);
+  return nbd_internal_connect_blocking (h, start_unix, &unixsocket, true);
 }
 
 /* ---- vsock ---- */
@@ -209,12 +214,20 @@ nbd_unlocked_aio_connect_vsock (struct nbd_handle *h,
 #endif
 }
 
+struct vsock_args { uint32_t cid, port; };
+
+static int
+start_vsock (struct nbd_handle *h, const void *args)
+{
+  const struct vsock_args *a = args;
+  return nbd_unlocked_aio_connect_vsock (h, a->cid, a->port);
+}
+
 int
 nbd_unlocked_connect_vsock (struct nbd_handle *h, uint32_t cid, uint32_t port)
 {
-  if (nbd_unlocked_aio_connect_vsock (h, cid, port) == -1)
-    return -1;
-  return nbd_internal_wait_connected (h);
+  struct vsock_args a = { cid, port };
+  return nbd_internal_connect_blocking (h, start_vsock, &a, true);
 }
 
 /* ---- TCP ---- */
@@ -225,6 +238,23 @@ free_addrs (struct nbd_handle *h)
   if (h->addrs)
     freeaddrinfo (h->addrs);
   h->addrs = h->next_addr = NULL;
+}
+
+/* A connect that failed before any byte was exchanged (the server is not
+ * there yet): back to the created state, so that it can be tried again.
+ */
+void
+nbd_internal_connect_reset (struct nbd_handle *h)
+{
+  assert (h->state == STATE_DEAD || h->state == STATE_CREATED);
+  nbd_internal_close_socket (h);
+  h->ops = NULL;
+  free_addrs (h);
+  h->connect_errno = 0;
+  free (h->dead_msg);
+  h->dead_msg = NULL;
+  h->dead_errno = 0;
+  h->state = STATE_CREATED;
 }
 
 /* The address being tried: the one before h->next_addr. */
@@ -330,13 +360,21 @@ nbd_unlocked_aio_connect_tcp (struct nbd_handle *h,
   return 0;
 }
 
+struct tcp_args { const char *hostname, *port; };
+
+static int
+start_tcp (struct nbd_handle *h, const void *args)
+{
+  const struct tcp_args *a = args;
+  return nbd_unlocked_aio_connect_tcp (h, a->hostname, a->port);
+}
+
 int
 nbd_unlocked_connect_tcp (struct nbd_handle *h,
                           const char *hostname, const char *port)
 {
-  if (nbd_unlocked_aio_connect_tcp (h, hostname, port) == -1)
-    return -1;
-  return nbd_internal_wait_connected (h);
+  struct tcp_args a = { hostname, port };
+  return nbd_internal_connect_blocking (h, start_tcp, &a, true);
 }
 
 /* ---- Completion of a non-blocking connect ---- */

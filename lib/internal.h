@@ -324,6 +324,14 @@ extern void nbd_internal_wake_leader (struct nbd_handle *h);
 extern void nbd_internal_connect_deadline_start (struct nbd_handle *h);
 extern int64_t nbd_internal_parse_timeout (const char *seconds);
 extern void nbd_internal_timeouts_from_env (struct nbd_handle *h);
+/* A blocking connect: start() (the aio form), then wait.  With `retry`
+ * and a connect timeout, a server not there yet (ECONNREFUSED, ENOENT) is
+ * tried again with backoff until the deadline.
+ */
+extern int nbd_internal_connect_blocking (struct nbd_handle *h,
+                                          int (*start) (struct nbd_handle *h,
+                                                        const void *args),
+                                          const void *args, bool retry);
 
 /* ---- handshake.c ---- */
 extern void nbd_internal_handshake_start (struct nbd_handle *h);
@@ -358,6 +366,7 @@ extern void nbd_internal_restamp_deadlines (struct nbd_handle *h);
  */
 extern int nbd_internal_connect_finished (struct nbd_handle *h);
 extern void nbd_internal_subprocess_reap (struct nbd_handle *h);
+extern void nbd_internal_connect_reset (struct nbd_handle *h);
 /* Blocks until the handshake finished (ready, or negotiating in opt mode);
  * -1 with the error set if the connection failed. */
 extern int nbd_internal_wait_connected (struct nbd_handle *h);

@@ -508,3 +508,70 @@ nbd_internal_timeouts_from_env (struct nbd_handle *h)
       h->request_timeout_ms = (uint32_t) ms;
   }
 }
+
+/* ---- Blocking connects, retried while the connect timeout runs ---- */
+
+/* Sleep up to ms (lock held: connects are serialised) unless a cancel
+ * arrives: -1 (error set, handle dead) if cancelled.
+ */
+static int
+backoff_sleep (struct nbd_handle *h, uint64_t ms)
+{
+  struct pollfd pfd = { .fd = h->wake_fd, .events = POLLIN };
+  int r;
+
+  do
+    r = poll (&pfd, 1, (int) ms);
+  while (r == -1 && errno == EINTR && !atomic_load (&h->cancel_requested));
+  if (pfd.revents & POLLIN) {
+    uint64_t count;
+    ssize_t rr = read (h->wake_fd, &count, sizeof count);
+    (void) rr;
+  }
+  if (atomic_exchange (&h->cancel_requested, false)) {
+    set_error (ECANCELED, "the call was cancelled (nbd_ext_cancel)");
+    h->dead_errno = ECANCELED;
+    free (h->dead_msg);
+    h->dead_msg = strdup ("the call was cancelled (nbd_ext_cancel)");
+    h->state = STATE_DEAD;
+    return -1;
+  }
+  return 0;
+}
+
+int
+nbd_internal_connect_blocking (struct nbd_handle *h,
+                               int (*start) (struct nbd_handle *h, const void *args),
+                               const void *args, bool retry)
+{
+  uint64_t backoff = 10;        /* ms, doubling up to 1 s */
+
+  for (;;) {
+    uint64_t now;
+    int err;
+
+    if (start (h, args) == 0 && nbd_internal_wait_connected (h) == 0)
+      return 0;
+    err = nbd_get_errno ();
+    if (!retry || h->connect_timeout_ms == 0
+        || (err != ECONNREFUSED && err != ENOENT)
+        || (h->state != STATE_DEAD && h->state != STATE_CREATED))
+      return -1;
+    nbd_internal_connect_deadline_start (h);
+    now = nbd_internal_now_ns ();
+    if (now >= h->connect_deadline) {
+      set_error (ETIMEDOUT, "connect timed out after %" PRIu32 " ms: the server "
+                 "was still not accepting connections (%s)",
+                 h->connect_timeout_ms, strerror (err));
+      return -1;
+    }
+    debug (h, "connect failed (%s): trying again in %" PRIu64 " ms",
+           strerror (err), backoff);
+    nbd_internal_connect_reset (h);
+    if ((h->connect_deadline - now) / 1000000 < backoff)
+      backoff = (h->connect_deadline - now + 999999) / 1000000;
+    if (backoff_sleep (h, backoff) == -1)
+      return -1;
+    backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
+  }
+}
