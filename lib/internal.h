@@ -56,6 +56,10 @@ struct transport_ops {
   ssize_t (*recv) (struct nbd_handle *h, void *buf, size_t len);
   ssize_t (*send) (struct nbd_handle *h, const struct iovec *iov, int iovcnt, bool more);
   bool (*pending) (struct nbd_handle *h);   /* bytes buffered above the socket */
+  /* Optional (TLS): bytes send accepted are still held above the socket;
+   * a send with no data finishes writing them.
+   */
+  bool (*send_pending) (struct nbd_handle *h);
   int (*shut_writes) (struct nbd_handle *h);
   void (*close) (struct nbd_handle *h);
 };

@@ -136,7 +136,8 @@ run_handshake (struct nbd_handle *h)
     if (r == 0)
       return 0;
   }
-  if (h->hs_wdone < h->hs_wlen) {
+  /* (Also when the TLS transport still holds part of a message.) */
+  if (h->hs_wdone < h->hs_wlen || nbd_internal_has_pending_output (h)) {
     struct iovec iov = { h->hs_wbuf + h->hs_wdone, h->hs_wlen - h->hs_wdone };
     ssize_t r = h->ops->send (h, &iov, 1, false);
     if (r == -1) {
@@ -242,7 +243,8 @@ nbd_unlocked_aio_get_direction (struct nbd_handle *h)
   case STATE_HANDSHAKE:
     if (h->tls_handshaking)
       return nbd_internal_tls_direction (h);
-    return h->hs_wdone < h->hs_wlen ? LIBNBD_AIO_DIRECTION_WRITE
+    return h->hs_wdone < h->hs_wlen || nbd_internal_has_pending_output (h)
+      ? LIBNBD_AIO_DIRECTION_WRITE
       : LIBNBD_AIO_DIRECTION_READ;
   case STATE_TRANSMISSION:
     return LIBNBD_AIO_DIRECTION_READ

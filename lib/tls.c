@@ -2,9 +2,19 @@
  * follows an acknowledged NBD_OPT_STARTTLS, and the TLS transport that
  * replaces the plain-socket one afterwards.
  *
- * The session talks to the socket through our own push/pull functions,
- * so the statistics (nbd_stats_bytes_sent/received) count the bytes on
- * the wire (TLS records, handshake included), as upstream libnbd does.
+ * The statistics (nbd_stats_bytes_sent/received) count NBD bytes, the
+ * plaintext handed to and returned by GnuTLS, as for a plain socket and
+ * as upstream libnbd does; the TLS handshake and record overhead are not
+ * NBD bytes.
+ *
+ * Sending: a record GnuTLS has accepted is sent as far as the engine is
+ * concerned, even when the socket took only part of it (GNUTLS_E_AGAIN).
+ * GnuTLS then holds the rest and must be called again, with no new
+ * data, before anything else goes out; the transport's send_pending
+ * tells the engine to wait for the socket to be writable meanwhile.  So
+ * a request is never half in GnuTLS and half "unsent" in the engine's
+ * queue, where nbd_shutdown (LIBNBD_SHUTDOWN_ABANDON_PENDING) could
+ * abandon it while GnuTLS still sends it.
  *
  * Built without GnuTLS, only stubs remain (never reached, because
  * nbd_supports_tls is false and nbd_set_tls refuses anything else than
@@ -36,11 +46,10 @@ struct tls {
   gnutls_certificate_credentials_t xcred;
   gnutls_psk_client_credentials_t pskcred;
   char *verify_host;            /* must outlive the session */
-  /* A record gnutls_record_send accepted partially (GNUTLS_E_AGAIN): it
-   * must be offered again, unchanged, before anything else.
-   */
-  char wbuf[TLS_RECORD];
-  size_t wlen;
+  bool record_held;             /* GnuTLS holds part of an accepted record */
+  bool writes_shut;             /* NBD_CMD_DISC or NBD_OPT_ABORT went out */
+  bool bye_pending;             /* close_notify still to be sent */
+  char wbuf[TLS_RECORD];        /* gathers several iovecs into one record */
 };
 
 static struct tls *
@@ -64,8 +73,6 @@ tls_push (gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
   while (r == -1 && errno == EINTR);
   if (r == -1)
     gnutls_transport_set_errno (t->session, errno);
-  else
-    h->bytes_sent += (uint64_t) r;
   return r;
 }
 
@@ -81,8 +88,6 @@ tls_pull (gnutls_transport_ptr_t ptr, void *buf, size_t len)
   while (r == -1 && errno == EINTR);
   if (r == -1)
     gnutls_transport_set_errno (t->session, errno);
-  else
-    h->bytes_received += (uint64_t) r;
   return r;
 }
 
@@ -109,17 +114,22 @@ tls_recv (struct nbd_handle *h, void *buf, size_t len)
 
   for (;;) {
     r = gnutls_record_recv (t->session, buf, len);
-    if (r >= 0)
+    if (r >= 0) {
+      h->bytes_received += (uint64_t) r;
       return r;
+    }
     if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
       errno = EAGAIN;
       return -1;
     }
-    if (r == GNUTLS_E_PREMATURE_TERMINATION) {
-      /* The peer closed the socket without close_notify: treat it as
-       * end of file, the engine decides whether that was expected.
+    if (t->writes_shut
+        && (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR)) {
+      /* After NBD_CMD_DISC, servers (qemu-nbd, nbd-server) close the
+       * socket without close_notify, and a close_notify of ours that
+       * they left unread makes the kernel reset the connection: both
+       * are the end of the session we asked for.
        */
-      debug (h, "TLS: %s", gnutls_strerror ((int) r));
+      debug (h, "TLS: end of the session: %s", gnutls_strerror ((int) r));
       return 0;
     }
     if (!gnutls_error_is_fatal ((int) r)) {
@@ -132,43 +142,113 @@ tls_recv (struct nbd_handle *h, void *buf, size_t len)
   }
 }
 
-static ssize_t
-tls_send (struct nbd_handle *h, const struct iovec *iov, int iovcnt, bool more)
+/* Sends the close_notify after NBD_CMD_DISC, resuming where GnuTLS
+ * stopped.  0 done (or given up: the server may be gone already, which
+ * is fine), -1 with errno EAGAIN to wait for the socket.
+ */
+static int
+continue_bye (struct nbd_handle *h, struct tls *t)
 {
-  struct tls *t = get_tls (h);
-  ssize_t r;
+  int r;
 
-  (void) more;
-  if (t->wlen == 0) {
-    /* Gather up to one record's worth of the caller's data. */
-    for (int i = 0; i < iovcnt && t->wlen < TLS_RECORD; i++) {
-      size_t n = iov[i].iov_len;
-      if (n > TLS_RECORD - t->wlen)
-        n = TLS_RECORD - t->wlen;
-      memcpy (t->wbuf + t->wlen, iov[i].iov_base, n);
-      t->wlen += n;
-    }
-    if (t->wlen == 0)
-      return 0;
-  }
-  /* Otherwise a record is half-sent: the caller's first t->wlen bytes
-   * are still the ones it holds (it was told nothing was sent), so
-   * finishing it sends exactly those.
-   */
   do
-    r = gnutls_record_send (t->session, t->wbuf, t->wlen);
+    r = gnutls_bye (t->session, GNUTLS_SHUT_WR);
   while (r == GNUTLS_E_INTERRUPTED);
   if (r == GNUTLS_E_AGAIN) {
     errno = EAGAIN;
     return -1;
   }
-  if (r < 0) {
+  if (r != GNUTLS_E_SUCCESS)
+    debug (h, "gnutls_bye: %s", gnutls_strerror (r));
+  t->bye_pending = false;
+  return 0;
+}
+
+/* Finishes writing what GnuTLS holds (the rest of an accepted record,
+ * then the close_notify): 0 done, -1 with errno (EAGAIN: wait).
+ */
+static int
+flush_held (struct nbd_handle *h, struct tls *t)
+{
+  if (t->record_held) {
+    ssize_t r;
+    do
+      r = gnutls_record_send (t->session, NULL, 0);
+    while (r == GNUTLS_E_INTERRUPTED);
+    if (r == GNUTLS_E_AGAIN) {
+      errno = EAGAIN;
+      return -1;
+    }
+    t->record_held = false;
+    if (r < 0) {
+      debug (h, "gnutls_record_send: %s", gnutls_strerror ((int) r));
+      if (!t->writes_shut) {
+        errno = EIO;
+        return -1;
+      }
+      /* The server closed after our last request: nothing is lost. */
+      t->bye_pending = false;
+    }
+  }
+  if (t->bye_pending)
+    return continue_bye (h, t);
+  return 0;
+}
+
+/* Sends at most one record of the caller's data; returns how many bytes
+ * GnuTLS accepted (an empty iovec only finishes what GnuTLS holds).
+ */
+static ssize_t
+tls_send (struct nbd_handle *h, const struct iovec *iov, int iovcnt, bool more)
+{
+  struct tls *t = get_tls (h);
+  size_t max = gnutls_record_get_max_size (t->session), len = 0;
+  const void *data;
+  ssize_t r;
+
+  (void) more;
+  if (flush_held (h, t) == -1)
+    return -1;
+  if (t->writes_shut) {
+    if (iovcnt == 0 || (iovcnt == 1 && iov[0].iov_len == 0))
+      return 0;
+    errno = EPIPE;              /* nothing may follow the last request */
+    return -1;
+  }
+  if (max == 0 || max > TLS_RECORD)
+    max = TLS_RECORD;
+  /* No more than GnuTLS puts in one record, so that the whole of it is
+   * accepted even when the socket takes only part.  One large buffer is
+   * passed as it is; small pieces are gathered into one record.
+   */
+  if (iovcnt >= 1 && (iovcnt == 1 || iov[0].iov_len >= max)) {
+    data = iov[0].iov_base;
+    len = iov[0].iov_len < max ? iov[0].iov_len : max;
+  }
+  else {
+    for (int i = 0; i < iovcnt && len < max; i++) {
+      size_t n = iov[i].iov_len < max - len ? iov[i].iov_len : max - len;
+      memcpy (t->wbuf + len, iov[i].iov_base, n);
+      len += n;
+    }
+    data = t->wbuf;
+  }
+  if (len == 0)
+    return 0;
+  do
+    r = gnutls_record_send (t->session, data, len);
+  while (r == GNUTLS_E_INTERRUPTED);
+  if (r == GNUTLS_E_AGAIN) {
+    /* GnuTLS encrypted the record and keeps what the socket refused. */
+    t->record_held = true;
+    r = (ssize_t) len;
+  }
+  else if (r < 0) {
     debug (h, "gnutls_record_send: %s", gnutls_strerror ((int) r));
-    t->wlen = 0;
     errno = EIO;
     return -1;
   }
-  t->wlen = 0;
+  h->bytes_sent += (uint64_t) r;
   return r;
 }
 
@@ -180,20 +260,29 @@ tls_pending (struct nbd_handle *h)
   return t && gnutls_record_check_pending (t->session) > 0;
 }
 
+static bool
+tls_send_pending (struct nbd_handle *h)
+{
+  struct tls *t = get_tls (h);
+
+  return t && (t->record_held || t->bye_pending);
+}
+
+/* After the last request: the close_notify follows it, once GnuTLS has
+ * written everything it holds (the engine keeps polling for writing
+ * while tls_send_pending says so).
+ */
 static int
 tls_shut_writes (struct nbd_handle *h)
 {
   struct tls *t = get_tls (h);
-  int r;
 
   if (!t)
     return -1;
-  /* Best effort: the socket is non-blocking and nobody waits for it. */
-  do
-    r = gnutls_bye (t->session, GNUTLS_SHUT_WR);
-  while (r == GNUTLS_E_INTERRUPTED);
-  if (r != GNUTLS_E_SUCCESS)
-    debug (h, "gnutls_bye: %s", gnutls_strerror (r));
+  t->writes_shut = true;
+  t->bye_pending = true;
+  if (flush_held (h, t) == -1 && errno != EAGAIN)
+    debug (h, "TLS: cannot finish the last record: %s", strerror (errno));
   return 0;
 }
 
@@ -228,6 +317,7 @@ static const struct transport_ops tls_ops = {
   .recv = tls_recv,
   .send = tls_send,
   .pending = tls_pending,
+  .send_pending = tls_send_pending,
   .shut_writes = tls_shut_writes,
   .close = tls_close,
 };
@@ -269,7 +359,7 @@ set_up_psk (struct nbd_handle *h, struct tls *t)
   }
   fclose (fp);
   if (!found) {
-    set_error (ENOENT, "%s: username '%s' not found in the PSK file",
+    set_error (EINVAL, "%s: username '%s' not found in the PSK file",
                h->tls_psk_file, username);
     goto err;
   }
@@ -527,19 +617,26 @@ nbd_internal_tls_handshake (struct nbd_handle *h)
       debug (h, "gnutls_handshake: ignoring %s", gnutls_strerror (r));
       continue;
     }
-    if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
-      gnutls_datum_t out = { NULL, 0 };
-      unsigned status = gnutls_session_get_verify_cert_status (t->session);
-      if (gnutls_certificate_verification_status_print
-          (status, gnutls_certificate_type_get (t->session), &out, 0) < 0)
-        out.data = NULL;
-      set_error (EPERM, "TLS handshake failed: the server certificate is not "
-                 "trusted: %s", out.data ? (char *) out.data : gnutls_strerror (r));
-      gnutls_free (out.data);
+    /* As upstream: no errno, GnuTLS's message and where in the TLS
+     * handshake it stopped (last message received / sent); for a
+     * certificate that fails verification, also why.
+     */
+    {
+      int in = (int) gnutls_handshake_get_last_in (t->session);
+      int out = (int) gnutls_handshake_get_last_out (t->session);
+      gnutls_datum_t why = { NULL, 0 };
+
+      if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR
+          && gnutls_certificate_verification_status_print
+               (gnutls_session_get_verify_cert_status (t->session),
+                gnutls_certificate_type_get (t->session), &why, 0) < 0)
+        why.data = NULL;
+      while (why.data && why.size > 0 && why.data[why.size - 1] == ' ')
+        why.data[--why.size] = '\0';
+      set_error (0, "gnutls_handshake: %s (%d/%d)%s%s", gnutls_strerror (r), in, out,
+                 why.data ? ": " : "", why.data ? (char *) why.data : "");
+      gnutls_free (why.data);
     }
-    else
-      set_error (ECONNREFUSED, "TLS handshake failed: gnutls_handshake: %s",
-                 gnutls_strerror (r));
     h->tls_handshaking = false;
     return -1;
   }

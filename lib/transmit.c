@@ -9,10 +9,17 @@
 
 #define MAX_IOV 64
 
+/* The transport (TLS) holds bytes it accepted but has not written. */
+static bool
+transport_holds_output (struct nbd_handle *h)
+{
+  return h->ops && h->ops->send_pending && h->ops->send_pending (h);
+}
+
 bool
 nbd_internal_has_pending_output (struct nbd_handle *h)
 {
-  return h->to_send_head != NULL;
+  return h->to_send_head != NULL || transport_holds_output (h);
 }
 
 static size_t
@@ -97,6 +104,11 @@ nbd_internal_transmit (struct nbd_handle *h)
       }
       h->send_offset = done;
     }
+  }
+  if (transport_holds_output (h) && h->ops->send (h, NULL, 0, false) == -1
+      && errno != EAGAIN && errno != EWOULDBLOCK) {
+    nbd_internal_set_dead (h, errno, "send: failed to write a request");
+    return -1;
   }
   return 0;
 }
