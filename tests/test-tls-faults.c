@@ -11,8 +11,10 @@
  *  idle-garbage  after one reply, bytes nobody asked for: DEAD with an
  *                error, within a few polls (no busy loop).
  *  pending       the reply to a 1 MiB read shares its last TLS record
- *                with stray bytes, so GnuTLS holds them (pending) after
- *                the read is complete: DEAD, no busy loop.
+ *                with stray bytes: depending on how the client reads,
+ *                GnuTLS still holds them (pending) after the read is
+ *                complete or they are already in the library's buffer;
+ *                either way DEAD, no busy loop.
  *  disc-drop     on NBD_CMD_DISC the server closes without close_notify
  *                and without reading the client's close_notify (the
  *                kernel then resets the connection), as qemu-nbd and
