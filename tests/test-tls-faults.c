@@ -6,8 +6,9 @@
  *
  *  idle-bye      after one reply, close_notify and close: the next
  *                nbd_poll reads the end of the session, handle CLOSED.
- *  idle-drop     the same without close_notify: the handle leaves READY
- *                (CLOSED or DEAD) on the next poll.
+ *  idle-drop     the same without close_notify: DEAD on the next poll,
+ *                as upstream (GnuTLS cannot tell a server that closed
+ *                from a truncated session).
  *  idle-garbage  after one reply, bytes nobody asked for: DEAD with an
  *                error, within a few polls (no busy loop).
  *  pending       the reply to a 1 MiB read shares its last TLS record
@@ -444,12 +445,10 @@ test_idle_close (enum script script, const char *what)
   EXPECT_OK (nbd_pread (c.h, buf, sizeof buf, 0, 0));
   n = poll_until_not_ready (c.h, what);
   if (n >= 0) {
-    fprintf (stderr, "%s: %s after %d poll(s)\n", what, nbd_connection_state (c.h), n);
+    fprintf (stderr, "%s: %s after %d poll(s): %s\n", what, nbd_connection_state (c.h), n,
+             nbd_aio_is_dead (c.h) ? nbd_get_error () : "no error");
     if (script == IDLE_BYE)
       CHECK (nbd_aio_is_closed (c.h), "%s: %s", what, nbd_connection_state (c.h));
-    else if (script == IDLE_DROP)
-      CHECK (nbd_aio_is_closed (c.h) || nbd_aio_is_dead (c.h), "%s: %s", what,
-             nbd_connection_state (c.h));
     else {
       CHECK (nbd_aio_is_dead (c.h), "%s: %s", what, nbd_connection_state (c.h));
       CHECK (nbd_get_error () != NULL, "%s: no error", what);
