@@ -515,6 +515,42 @@ const struct call api_handle_calls[] = {
       "caller must free it.",
     .see_also = "nbd_set_tls_hostname(3)",
   },
+  {
+    .name = "set_tls_priority",
+    .args = { A_STRING ("priority") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.24",
+    .summary = "set the TLS priority string",
+    .description =
+      "Choose the GnuTLS priority string for the session: which protocol "
+      "versions, ciphers, key exchanges and MACs may be used, and in which "
+      "order of preference (the syntax is described under \"Priority "
+      "strings\" in the GnuTLS manual).  A handle starts with the default "
+      "chosen when libnbd was built with C<./configure "
+      "--with-tls-priority=PRIORITY>, or C<NORMAL> if none was chosen.\n\n"
+      "The string is only checked when TLS starts: a string GnuTLS does not "
+      "accept makes the TLS handshake fail, and the error message shows where "
+      "in the string the problem is.  Change it only when you know why; a "
+      "priority string taken from an untrusted source can weaken the "
+      "connection's security or make GnuTLS read local configuration "
+      "files.\n\n"
+      "The call works even when libnbd has no TLS support, but the setting "
+      "only matters once L<nbd_set_tls(3)> asks for TLS.",
+    .see_also = "nbd_get_tls_priority(3) nbd_set_tls(3) "
+      "nbd_set_uri_allow_tls_priority(3) nbd_create(3)",
+  },
+  {
+    .name = "get_tls_priority",
+    .ret = RET_STRING,
+    .version = "1.24",
+    .summary = "get the current TLS priority",
+    .description =
+      "Return a newly allocated copy of the GnuTLS priority string the handle "
+      "will use: the one set by L<nbd_set_tls_priority(3)>, or else the "
+      "default chosen when libnbd was built.  The caller must free it.",
+    .see_also = "nbd_set_tls_priority(3) nbd_create(3)",
+  },
 
   /* ---- Protocol feature requests ---- */
   {
@@ -860,6 +896,23 @@ const struct call api_handle_calls[] = {
       "the only affected URI parameter is C<tls-psk-file>.",
     .see_also = "nbd_connect_uri(3) nbd_set_uri_allow_transports(3) "
       "nbd_set_uri_allow_tls(3) nbd_set_tls_psk_file(3)",
+  },
+  {
+    .name = "set_uri_allow_tls_priority",
+    .args = { A_BOOL ("allow") },
+    .ret = RET_ERR,
+    .permitted = ST_CREATED,
+    .version = "1.24",
+    .summary = "set if 'tls-priority' is allowed in NBD URIs",
+    .description =
+      "Decide whether a URI given to L<nbd_connect_uri(3)> may set the TLS "
+      "priority string with the query parameter C<?tls-priority=PRIORITY> "
+      "(see L<nbd_set_tls_priority(3)>).  It is refused by default: a "
+      "priority string is powerful enough to lower the security of the "
+      "connection or to make GnuTLS read local configuration files, which a "
+      "program accepting URIs from others should not allow.",
+    .see_also = "nbd_connect_uri(3) nbd_set_tls_priority(3) "
+      "nbd_set_uri_allow_local_file(3) nbd_create(3)",
   },
 
   /* ---- Socket activation ---- */

@@ -156,6 +156,11 @@ nbd_unlocked_aio_connect (struct nbd_handle *h,
     fail_dead (h);
     return -1;
   }
+  /* For nbd_get_uri, which may be called after the socket is gone. */
+  if (addrlen <= sizeof h->connaddr) {
+    memcpy (&h->connaddr, addr, addrlen);
+    h->connaddrlen = addrlen;
+  }
   return 0;
 }
 
@@ -345,7 +350,9 @@ nbd_unlocked_aio_connect_tcp (struct nbd_handle *h,
 
   free (h->tls_connect_host);     /* the name TLS checks (tls.c) */
   h->tls_connect_host = strdup (hostname);
-  if (h->tls_connect_host == NULL) {
+  free (h->tls_connect_port);     /* nbd_get_uri writes both back */
+  h->tls_connect_port = strdup (port);
+  if (h->tls_connect_host == NULL || h->tls_connect_port == NULL) {
     set_error (errno, "strdup");
     freeaddrinfo (result);
     return -1;

@@ -102,6 +102,8 @@ nbd_close (struct nbd_handle *h)
   free (h->tls_psk_file);
   free (h->tls_hostname);
   free (h->tls_connect_host);
+  free (h->tls_connect_port);
+  free (h->tls_priority);
   free (h->sact_name);
   free (h->uri);
   free (h->canonical_name);
@@ -325,6 +327,28 @@ nbd_unlocked_get_tls_hostname (struct nbd_handle *h)
   return copy_string (h->tls_hostname ? h->tls_hostname : h->tls_connect_host);
 }
 
+/* GnuTLS checks the string when TLS starts (tls.c), so that a bad one is
+ * reported with the position GnuTLS complains about; storing it needs no
+ * TLS support at all.
+ */
+int
+nbd_unlocked_set_tls_priority (struct nbd_handle *h, const char *priority)
+{
+  return replace_string (&h->tls_priority, priority);
+}
+
+const char *
+nbd_internal_tls_priority (struct nbd_handle *h)
+{
+  return h->tls_priority ? h->tls_priority : TLS_PRIORITY;
+}
+
+char *
+nbd_unlocked_get_tls_priority (struct nbd_handle *h)
+{
+  return copy_string (nbd_internal_tls_priority (h));
+}
+
 /* ---- Protocol feature requests ---- */
 
 int
@@ -482,6 +506,13 @@ nbd_unlocked_set_uri_allow_local_file (struct nbd_handle *h, bool allow)
 
 /* Longest socket activation name accepted (upstream's limit). */
 #define SACT_NAME_MAX 32
+
+int
+nbd_unlocked_set_uri_allow_tls_priority (struct nbd_handle *h, bool allow)
+{
+  h->uri_allow_tls_priority = allow;
+  return 0;
+}
 
 int
 nbd_unlocked_set_socket_activation_name (struct nbd_handle *h,

@@ -146,6 +146,8 @@ struct nbd_handle {
   uint32_t uri_allow_transports;
   int uri_allow_tls;
   bool uri_allow_local_file;
+  bool uri_allow_tls_priority;
+  char *tls_priority;           /* NULL until set: the build's TLS_PRIORITY */
   char *sact_name;              /* socket activation LISTEN_FDNAMES */
   struct string_vector request_meta_contexts;
 
@@ -250,6 +252,10 @@ struct nbd_handle {
    */
   bool tls_handshaking;
   char *tls_connect_host;
+  /* The port given to nbd_connect_tcp, kept with tls_connect_host so that
+   * nbd_get_uri writes the address as the caller gave it.
+   */
+  char *tls_connect_port;
 
   /* wait.c: the one place that waits (threads, deadlines, cancel). */
   pthread_cond_t progress;      /* broadcast after each leader round */
@@ -385,6 +391,8 @@ extern int nbd_internal_wait_connected (struct nbd_handle *h);
 extern int nbd_internal_tls_start (struct nbd_handle *h);
 extern int nbd_internal_tls_handshake (struct nbd_handle *h);
 extern unsigned nbd_internal_tls_direction (struct nbd_handle *h);
+/* The priority string in effect (never NULL). */
+extern const char *nbd_internal_tls_priority (struct nbd_handle *h);
 
 /* ---- meta contexts (handshake.c) ---- */
 extern void nbd_internal_clear_meta_contexts (struct nbd_handle *h);

@@ -324,6 +324,40 @@ static const struct transport_ops tls_ops = {
 
 /* ---- Credentials ---- */
 
+/* The handle's priority string (nbd_set_tls_priority), with `extra`
+ * appended (PSK adds its key exchanges).  GnuTLS tells where parsing
+ * stopped; the message shows it, since priority strings are long.
+ */
+static int
+set_priority (struct nbd_handle *h, struct tls *t, const char *extra)
+{
+  const char *base = nbd_internal_tls_priority (h);
+  const char *err_pos = NULL;
+  char *priority;
+  int r;
+
+  if (asprintf (&priority, "%s%s", base, extra) == -1) {
+    set_error (errno, "asprintf");
+    return -1;
+  }
+  r = gnutls_priority_set_direct (t->session, priority, &err_pos);
+  if (r < 0) {
+    if (err_pos && err_pos >= priority && err_pos <= priority + strlen (priority))
+      set_error (EINVAL, "gnutls_priority_set_direct: %s: TLS priority "
+                 "string '%s' is invalid at position %zu ('%s')",
+                 gnutls_strerror (r), priority, (size_t) (err_pos - priority),
+                 err_pos);
+    else
+      set_error (EINVAL, "gnutls_priority_set_direct: %s: TLS priority "
+                 "string '%s' is invalid", gnutls_strerror (r), priority);
+    free (priority);
+    return -1;
+  }
+  debug (h, "TLS: priority %s", priority);
+  free (priority);
+  return 0;
+}
+
 /* "username:hexkey" lines, as written by psktool. */
 static int
 set_up_psk (struct nbd_handle *h, struct tls *t)
@@ -381,12 +415,8 @@ set_up_psk (struct nbd_handle *h, struct tls *t)
       goto err;
     }
   }
-  r = gnutls_priority_set_direct (t->session, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK",
-                                  NULL);
-  if (r < 0) {
-    set_error (EINVAL, "gnutls_priority_set_direct: %s", gnutls_strerror (r));
+  if (set_priority (h, t, ":+ECDHE-PSK:+DHE-PSK:+PSK") == -1)
     goto err;
-  }
   r = gnutls_credentials_set (t->session, GNUTLS_CRD_PSK, t->pskcred);
   if (r < 0) {
     set_error (EINVAL, "gnutls_credentials_set: %s", gnutls_strerror (r));
@@ -516,11 +546,8 @@ set_up_x509 (struct nbd_handle *h, struct tls *t)
       debug (h, "TLS: cannot load the system trusted CAs: %s", gnutls_strerror (r));
   }
 
-  r = gnutls_set_default_priority (t->session);
-  if (r < 0) {
-    set_error (EINVAL, "gnutls_set_default_priority: %s", gnutls_strerror (r));
+  if (set_priority (h, t, "") == -1)
     goto err;
-  }
   r = gnutls_credentials_set (t->session, GNUTLS_CRD_CERTIFICATE, t->xcred);
   if (r < 0) {
     set_error (EINVAL, "gnutls_credentials_set: %s", gnutls_strerror (r));

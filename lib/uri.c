@@ -1,19 +1,28 @@
 /* NBD URIs: nbd_connect_uri, nbd_aio_connect_uri, nbd_get_uri,
  * nbd_is_uri, nbd_supports_uri.
  *
- * The URI syntax is RFC 3986; the NBD-specific meaning of the parts is
- * the NBD URI specification (doc/uri.md in the NBD protocol
- * repository).  The parser below is self-contained (no libxml2).
+ * libxml2 splits a URI into its RFC 3986 parts (as upstream libnbd does,
+ * so that odd URIs split the same way); this file gives the parts their
+ * NBD meaning (doc/uri.md in the NBD protocol repository, plus libnbd's
+ * own query parameters): the schemes, the query parameters, the
+ * nbd_set_uri_allow_* policies and the connection.  Built without
+ * libxml2, every URI call fails with ENOTSUP and nbd_supports_uri is
+ * false.
  */
 #include <config.h>
 
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "internal.h"
+
+#ifdef HAVE_LIBXML2
+
+#include <ctype.h>
+#include <limits.h>
+#include <netdb.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -23,9 +32,10 @@
 #include <linux/vm_sockets.h>
 #endif
 
-#include "internal.h"
+#include <libxml/uri.h>
 
-#define NBD_DEFAULT_PORT "10809"
+#define NBD_DEFAULT_PORT 10809
+#define SSH_DEFAULT_PORT 22
 #define VSOCK_CID_HOST 2          /* VMADDR_CID_HOST */
 
 /* ---- Schemes ---- */
@@ -48,135 +58,92 @@ static const struct scheme {
   { "nbds+ssh",   true,  T_SSH,   LIBNBD_ALLOW_TRANSPORT_SSH },
 };
 
+/* RFC 3986 makes schemes case-insensitive. */
 static const struct scheme *
-find_scheme (const char *name, size_t len)
+find_scheme (const char *name)
 {
   size_t i;
 
   for (i = 0; i < sizeof schemes / sizeof schemes[0]; ++i)
-    if (strlen (schemes[i].name) == len
-        && strncasecmp (schemes[i].name, name, len) == 0)
+    if (strcasecmp (schemes[i].name, name) == 0)
       return &schemes[i];
   return NULL;
 }
 
-/* Length of the RFC 3986 scheme at the start of s (up to, not including,
- * the ':'), or 0 if s does not start with "scheme:".
- */
-static size_t
-scheme_length (const char *s)
-{
-  size_t i;
+/* ---- A parsed NBD URI, every string percent-decoded ---- */
 
-  if (!isascii ((unsigned char) s[0]) || !isalpha ((unsigned char) s[0]))
-    return 0;
-  for (i = 1; s[i] && s[i] != ':'; ++i) {
-    unsigned char c = s[i];
-    if (!isascii (c) || !(isalnum (c) || c == '+' || c == '-' || c == '.'))
-      return 0;
-  }
-  return s[i] == ':' ? i : 0;
-}
-
-/* ---- Percent-decoding ---- */
-
-static int
-hexval (int c)
-{
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Decode the len bytes at s.  The result is NUL-terminated; *outlen (if
- * not NULL) receives its length, which may include decoded NUL bytes.
- * Returns NULL with the error set on malformed escapes or ENOMEM.
- */
-static char *
-pct_decode (const char *s, size_t len, size_t *outlen, const char *what)
-{
-  char *ret = malloc (len + 1);
-  size_t i, j = 0;
-
-  if (ret == NULL) {
-    set_error (errno, "malloc");
-    return NULL;
-  }
-  for (i = 0; i < len; ++i) {
-    if (s[i] == '%') {
-      int hi, lo;
-      if (i + 2 >= len || (hi = hexval (s[i+1])) < 0
-          || (lo = hexval (s[i+2])) < 0) {
-        set_error (EINVAL, "invalid percent-encoding in URI %s", what);
-        free (ret);
-        return NULL;
-      }
-      ret[j++] = (char) (hi * 16 + lo);
-      i += 2;
-    }
-    else
-      ret[j++] = s[i];
-  }
-  ret[j] = '\0';
-  if (outlen)
-    *outlen = j;
-  return ret;
-}
-
-/* Decode, refusing embedded NUL bytes. */
-static char *
-pct_decode_string (const char *s, size_t len, const char *what)
-{
-  size_t n;
-  char *ret = pct_decode (s, len, &n, what);
-
-  if (ret && strlen (ret) != n) {
-    if (strcmp (what, "socket parameter") == 0 && ret[0] == '\0')
-      set_error (ENOTSUP, "abstract Unix domain sockets (socket=%%00...) "
-                 "are not supported");
-    else
-      set_error (EINVAL, "URI %s must not contain a NUL byte (%%00)", what);
-    free (ret);
-    return NULL;
-  }
-  return ret;
-}
-
-/* ---- Parsing ---- */
-
-struct parsed_uri {
+struct nbd_uri {
   const struct scheme *scheme;
-  bool has_authority;
-  char *user;                   /* decoded userinfo, or NULL */
-  char *host;                   /* decoded host (IPv6 without brackets) */
-  char *port;                   /* digits, or NULL for the default */
-  char *export_name;            /* decoded path without the leading '/' */
-  /* Query parameters (decoded), NULL if absent. */
+  char *user;                   /* NULL if absent */
+  char *server;                 /* NULL if absent; IPv6 without brackets */
+  int port;                     /* authority port, <= 0 if absent */
+  char *export_name;            /* the path without its leading '/' */
+  /* Query parameters, NULL (-1 for booleans) if absent. */
   char *socket;
   char *tls_certificates;
   char *tls_username;
   char *tls_psk_file;
   char *tls_hostname;
-  int tls_verify_peer;          /* -1 = absent */
+  char *tls_priority;
+  char *nbd_port;
+  int tls_verify_peer;
+  int compress;
 };
 
 static void
-free_parsed_uri (struct parsed_uri *u)
+free_nbd_uri (struct nbd_uri *u)
 {
   free (u->user);
-  free (u->host);
-  free (u->port);
+  free (u->server);
   free (u->export_name);
   free (u->socket);
   free (u->tls_certificates);
   free (u->tls_username);
   free (u->tls_psk_file);
   free (u->tls_hostname);
+  free (u->tls_priority);
+  free (u->nbd_port);
+}
+
+/* Decode the len bytes of a still-escaped URI part.  libxml2 already
+ * checked the escapes; what it cannot report is a %00, which would cut
+ * the C string short without anyone noticing, so it is refused here.
+ */
+static char *
+decode (const char *raw, size_t len, const char *what)
+{
+  char *x, *ret;
+  size_t i;
+
+  for (i = 0; i + 2 < len; ++i)
+    if (raw[i] == '%' && raw[i+1] == '0' && raw[i+2] == '0') {
+      if (i == 0 && strcmp (what, "socket parameter") == 0)
+        set_error (ENOTSUP, "abstract Unix domain sockets (socket=%%00...) "
+                   "are not supported");
+      else
+        set_error (EINVAL, "URI %s must not contain a NUL byte (%%00)", what);
+      return NULL;
+    }
+
+  /* xmlURIUnescapeString takes a length of 0 to mean "up to the NUL". */
+  if (len == 0)
+    ret = strdup ("");
+  else {
+    x = xmlURIUnescapeString (raw, (int) len, NULL);
+    if (x == NULL) {
+      set_error (ENOMEM, "xmlURIUnescapeString");
+      return NULL;
+    }
+    ret = strdup (x);
+    xmlFree (x);
+  }
+  if (ret == NULL)
+    set_error (errno, "strdup");
+  return ret;
 }
 
 static int
-parse_bool (const char *s)
+parse_bool (const char *name, const char *s)
 {
   static const char *const yes[] = { "1", "true", "yes", "on" };
   static const char *const no[] = { "0", "false", "no", "off" };
@@ -186,244 +153,399 @@ parse_bool (const char *s)
     if (strcasecmp (s, yes[i]) == 0) return 1;
     if (strcasecmp (s, no[i]) == 0) return 0;
   }
+  set_error (EINVAL, "URI query parameter %s: cannot parse boolean '%s'",
+             name, s);
   return -1;
 }
 
-/* Replace *dst with value (taking ownership). */
-static void
-set_param (char **dst, char *value)
-{
-  free (*dst);
-  *dst = value;
-}
+/* The query parameters NBD gives a meaning to; the others are ignored.
+ * Names are compared without regard to case.
+ */
+static const struct param {
+  const char *name;
+  size_t offset;                /* of the char * in struct nbd_uri */
+} string_params[] = {
+  { "socket", offsetof (struct nbd_uri, socket) },
+  { "tls-certificates", offsetof (struct nbd_uri, tls_certificates) },
+  { "tls-username", offsetof (struct nbd_uri, tls_username) },
+  { "tls-psk-file", offsetof (struct nbd_uri, tls_psk_file) },
+  { "tls-hostname", offsetof (struct nbd_uri, tls_hostname) },
+  { "tls-priority", offsetof (struct nbd_uri, tls_priority) },
+  { "nbd-port", offsetof (struct nbd_uri, nbd_port) },
+};
 
+/* One "name[=value]" component of the query; the last of repeated
+ * parameters wins.
+ */
 static int
-parse_query (struct nbd_handle *h, struct parsed_uri *u,
-             const char *q, size_t qlen)
+parse_param (struct nbd_handle *h, struct nbd_uri *u,
+             const char *q, size_t len)
 {
-  const char *end = q + qlen;
-
-  while (q < end) {
-    const char *amp = q, *eq;
-    char *name, *value;
-
-    while (amp < end && *amp != '&' && *amp != ';')
-      amp++;
-    if (amp == q) {             /* empty component, e.g. "a=1&&b=2" */
-      q++;
-      continue;
-    }
-    eq = memchr (q, '=', amp - q);
-    if (eq == NULL)
-      eq = amp;
-    name = pct_decode_string (q, eq - q, "query parameter name");
-    if (name == NULL)
-      return -1;
-    value = pct_decode_string (eq < amp ? eq + 1 : eq,
-                               eq < amp ? (size_t) (amp - eq - 1) : 0,
-                               strcmp (name, "socket") == 0
-                               ? "socket parameter" : "query parameter");
-    if (value == NULL) {
-      free (name);
-      return -1;
-    }
-
-    if (strcmp (name, "socket") == 0)
-      set_param (&u->socket, value);
-    else if (strcmp (name, "tls-certificates") == 0)
-      set_param (&u->tls_certificates, value);
-    else if (strcmp (name, "tls-username") == 0)
-      set_param (&u->tls_username, value);
-    else if (strcmp (name, "tls-psk-file") == 0)
-      set_param (&u->tls_psk_file, value);
-    else if (strcmp (name, "tls-hostname") == 0)
-      set_param (&u->tls_hostname, value);
-    else if (strcmp (name, "tls-verify-peer") == 0) {
-      int b = parse_bool (value);
-      if (b == -1) {
-        set_error (EINVAL, "URI query parameter tls-verify-peer: "
-                   "cannot parse boolean '%s'", value);
-        free (value);
-        free (name);
-        return -1;
-      }
-      u->tls_verify_peer = b;
-      free (value);
-    }
-    else {
-      debug (h, "ignoring unknown URI query parameter '%s'", name);
-      free (value);
-    }
-    free (name);
-    q = amp < end ? amp + 1 : amp;
-  }
-  return 0;
-}
-
-/* Split the authority [userinfo@]host[:port]. */
-static int
-parse_authority (struct parsed_uri *u, const char *a, size_t alen)
-{
-  const char *end = a + alen, *at, *p, *host, *host_end, *port = NULL;
+  const char *eq = memchr (q, '=', len);
+  size_t nlen = eq ? (size_t) (eq - q) : len;
+  const char *v = eq ? eq + 1 : q + len;
+  size_t vlen = q + len - v;
+  char *name, *value;
   size_t i;
+  int r = 0;
 
-  /* userinfo may not contain an unencoded '@', so the last one ends it. */
-  at = NULL;
-  for (p = a; p < end; ++p)
-    if (*p == '@')
-      at = p;
-  if (at) {
-    u->user = pct_decode_string (a, at - a, "user name");
-    if (u->user == NULL)
-      return -1;
-    a = at + 1;
+  if (nlen == 0)                /* "=value": nothing to name it by */
+    return 0;
+  name = decode (q, nlen, "query parameter name");
+  if (name == NULL)
+    return -1;
+  value = decode (v, vlen, strcasecmp (name, "socket") == 0
+                  ? "socket parameter" : "query parameter");
+  if (value == NULL) {
+    free (name);
+    return -1;
   }
 
-  size_t rem = a < end ? (size_t) (end - a) : 0;
+  for (i = 0; i < sizeof string_params / sizeof string_params[0]; ++i)
+    if (strcasecmp (name, string_params[i].name) == 0) {
+      char **field = (char **) ((char *) u + string_params[i].offset);
+      free (*field);
+      *field = value;
+      value = NULL;
+      break;
+    }
+  if (value == NULL)
+    ;
+  else if (strcasecmp (name, "tls-verify-peer") == 0)
+    r = u->tls_verify_peer = parse_bool ("tls-verify-peer", value);
+  else if (strcasecmp (name, "compress") == 0)
+    r = u->compress = parse_bool ("compress", value);
+  else
+    debug (h, "ignoring unknown URI query parameter '%s'", name);
+  free (name);
+  free (value);
+  return r == -1 ? -1 : 0;
+}
 
-  if (rem > 0 && *a == '[') {
-    /* IP-literal (RFC 2732 / 3986): [IPv6] */
-    const char *close = memchr (a, ']', rem);
-    if (close == NULL) {
-      set_error (EINVAL, "unterminated IPv6 address '[' in URI");
-      return -1;
-    }
-    host = a + 1;
-    host_end = close;
-    for (p = host; p < host_end; ++p)
-      if (!isxdigit ((unsigned char) *p) && *p != ':' && *p != '.'
-          && *p != '%' && !isalnum ((unsigned char) *p)
-          && *p != '-' && *p != '_' && *p != '~') {
-        set_error (EINVAL, "invalid character in IPv6 address in URI");
-        return -1;
-      }
-    p = close + 1;
-    if (p < end) {
-      if (*p != ':') {
-        set_error (EINVAL, "unexpected text after IPv6 address in URI");
-        return -1;
-      }
-      port = p + 1;
-    }
-    u->host = strndup (host, host_end - host);
-    if (u->host == NULL) {
-      set_error (errno, "strndup");
-      return -1;
-    }
-  }
-  else {
-    const char *colon = memchr (a, ':', rem);
-    host = a;
-    host_end = colon ? colon : end;
-    if (colon)
-      port = colon + 1;
-    for (p = host; p < host_end; ++p)
-      if (*p == '[' || *p == ']') {
-        set_error (EINVAL, "invalid character '%c' in URI host name", *p);
-        return -1;
-      }
-    u->host = pct_decode_string (host, host_end - host, "host name");
-    if (u->host == NULL)
-      return -1;
-  }
+static int
+parse_query (struct nbd_handle *h, struct nbd_uri *u, const char *q)
+{
+  while (*q) {
+    size_t len = strcspn (q, "&;");
 
-  if (port && port < end) {
-    size_t plen = end - port;
-    unsigned long v;
-
-    for (i = 0; i < plen; ++i)
-      if (!isdigit ((unsigned char) port[i])) {
-        set_error (EINVAL, "URI port number is not numeric: '%.*s'",
-                   (int) plen, port);
-        return -1;
-      }
-    if (plen > 5 || (v = strtoul (port, NULL, 10)) > 65535) {
-      set_error (EINVAL, "URI port number out of range: '%.*s'",
-                 (int) plen, port);
+    if (len > 0 && parse_param (h, u, q, len) == -1)
       return -1;
-    }
-    if (v > 0) {                /* 0 means the default, as upstream */
-      if (asprintf (&u->port, "%lu", v) == -1) {
-        u->port = NULL;
-        set_error (errno, "asprintf");
-        return -1;
-      }
-    }
+    q += len;
+    if (*q)
+      q++;
   }
   return 0;
 }
 
+/* Parse raw into u.  On error the error is set and u must still be
+ * freed.
+ */
 static int
-parse_uri (struct nbd_handle *h, const char *raw, struct parsed_uri *u)
+parse_nbd_uri (struct nbd_handle *h, const char *raw, struct nbd_uri *u)
 {
-  size_t slen;
-  const char *p, *path, *path_end, *query = NULL, *query_end = NULL;
+  xmlURIPtr x;
+  int r = -1;
 
   memset (u, 0, sizeof *u);
+  u->port = -1;
   u->tls_verify_peer = -1;
+  u->compress = -1;
 
-  for (p = raw; *p; ++p) {
-    unsigned char c = *p;
-    if (c <= 0x20 || c == 0x7f) {
-      set_error (EINVAL, "unable to parse URI: it contains a space or a "
-                 "control character: %s", raw);
-      return -1;
-    }
+  /* Raw: the parts stay escaped, so that decode can see a %00. */
+  x = xmlParseURIRaw (raw, 1);
+  if (x == NULL) {
+    set_error (EINVAL, "unable to parse URI: %s", raw);
+    return -1;
   }
-
-  slen = scheme_length (raw);
-  if (slen == 0) {
+  if (x->scheme == NULL) {
     set_error (EINVAL, "unable to parse URI: no scheme (expected "
                "nbd://..., nbd+unix://... etc.): %s", raw);
-    return -1;
+    goto out;
   }
-  u->scheme = find_scheme (raw, slen);
+  u->scheme = find_scheme (x->scheme);
   if (u->scheme == NULL) {
-    set_error (EINVAL, "unknown NBD URI scheme: %.*s", (int) slen, raw);
-    return -1;
+    set_error (EINVAL, "unknown NBD URI scheme: %s", x->scheme);
+    goto out;
+  }
+  /* Only the hierarchical form scheme://[authority][/export][?query]
+   * names an NBD export; "nbd:foo" is something else.
+   */
+  if (strncmp (raw + strlen (x->scheme), "://", 3) != 0) {
+    set_error (EINVAL, "URI must begin with '%s://'", x->scheme);
+    goto out;
   }
 
-  p = raw + slen + 1;
-  if (p[0] == '/' && p[1] == '/') {
-    const char *a = p + 2, *a_end = a;
-    while (*a_end && *a_end != '/' && *a_end != '?' && *a_end != '#')
-      a_end++;
-    u->has_authority = true;
-    if (parse_authority (u, a, a_end - a) == -1)
-      return -1;
-    p = a_end;
+  if (x->user) {
+    u->user = decode (x->user, strlen (x->user), "user name");
+    if (u->user == NULL)
+      goto out;
   }
-
-  path = p;
-  path_end = path;
-  while (*path_end && *path_end != '?' && *path_end != '#')
-    path_end++;
-  if (*path_end == '?') {
-    query = path_end + 1;
-    query_end = query;
-    while (*query_end && *query_end != '#')
-      query_end++;
+  if (x->server) {
+    const char *s = x->server;
+    size_t len = strlen (s);
+    if (len >= 2 && s[0] == '[' && s[len-1] == ']') {   /* IP-literal */
+      s++;
+      len -= 2;
+    }
+    u->server = decode (s, len, "host name");
+    if (u->server == NULL)
+      goto out;
+  }
+  u->port = x->port;
+  if (x->path && x->path[0] == '/')
+    u->export_name = decode (x->path + 1, strlen (x->path + 1), "export name");
+  else
+    u->export_name = strdup ("");
+  if (u->export_name == NULL) {
+    set_error (errno, "strdup");
+    goto out;
   }
   /* A fragment (#...) has no meaning for NBD and is ignored. */
+  if (x->query_raw && parse_query (h, u, x->query_raw) == -1)
+    goto out;
+  r = 0;
 
-  /* Export name: the path without its leading '/'. */
-  if (path_end > path && path[0] != '/') {
-    set_error (EINVAL, "URI path must be empty or begin with '/': %s", raw);
-    return -1;
-  }
-  u->export_name = pct_decode_string (path_end > path ? path + 1 : path,
-                                      path_end > path ? path_end - path - 1 : 0,
-                                      "export name");
-  if (u->export_name == NULL)
-    return -1;
-
-  if (query && parse_query (h, u, query, query_end - query) == -1)
-    return -1;
-
-  return 0;
+ out:
+  xmlFreeURI (x);
+  return r;
 }
 
 /* ---- Connecting ---- */
+
+static int
+parse_u32 (const char *s, uint32_t *ret, const char *what)
+{
+  char *end;
+  unsigned long long v;
+
+  if (!isdigit ((unsigned char) s[0])) {
+    set_error (EINVAL, "URI %s must be a number: '%s'", what, s);
+    return -1;
+  }
+  errno = 0;
+  v = strtoull (s, &end, 10);
+  if (errno || *end || v > UINT32_MAX) {
+    set_error (EINVAL, "URI %s is not a valid 32-bit number: '%s'", what, s);
+    return -1;
+  }
+  *ret = (uint32_t) v;
+  return 0;
+}
+
+/* What reaches the remote shell through "ssh ... nc ARGS" must be a
+ * plain word: nothing the shell would expand, split, redirect or run.
+ */
+static int
+check_shell_safe (const char *name, const char *value)
+{
+  const unsigned char *p;
+
+  for (p = (const unsigned char *) value; *p; ++p)
+    if (*p <= ' ' || *p == 0x7f || strchr ("\\\"`$';&|<>!(){}[]*?~", *p)) {
+      set_error (EINVAL, "URI parameter '%s' rejected because it contains "
+                 "shell metacharacters", name);
+      return -1;
+    }
+  /* A leading '-' would reach nc as an option rather than an address. */
+  if (value[0] == '-') {
+    set_error (EINVAL, "URI parameter '%s' rejected because it starts "
+                 "with '-'", name);
+    return -1;
+  }
+  return 0;
+}
+
+/* A TCP port from the authority or nbd-port=, as a string for
+ * getaddrinfo or ssh's command line.
+ */
+static int
+tcp_port (const struct nbd_uri *u, int dflt, char *buf, size_t size)
+{
+  uint32_t v;
+
+  if (u->nbd_port && u->scheme->transport != T_SSH) {
+    if (parse_u32 (u->nbd_port, &v, "nbd-port parameter") == -1)
+      return -1;
+  }
+  else if (u->port > 0)
+    v = (uint32_t) u->port;
+  else
+    v = (uint32_t) dflt;
+  if (v == 0 || v > 65535) {
+    set_error (EINVAL, "URI port number out of range: %" PRIu32, v);
+    return -1;
+  }
+  snprintf (buf, size, "%" PRIu32, v);
+  return 0;
+}
+
+/* ssh [-C] -p SSHPORT [-o User=USER] -- SERVER nc (-U SOCKET | localhost PORT)
+ * The server goes after "--" so that it cannot be read as an option;
+ * the user goes inside one -o argument, where ssh would still expand
+ * %-tokens, hence the refusal of '%'.
+ */
+static int
+connect_ssh (struct nbd_handle *h, const struct nbd_uri *u)
+{
+  char ssh_port[16], nbd_port[16], user_opt[512];
+  char *argv[16];
+  size_t n = 0;
+  uint32_t v;
+  const unsigned char *p;
+
+  if (u->server == NULL || u->server[0] == '\0') {
+    set_error (EINVAL, "SSH transport requires a server name");
+    return -1;
+  }
+  for (p = (const unsigned char *) u->server; *p; ++p)
+    if (*p < ' ' || *p == 0x7f) {
+      set_error (EINVAL, "URI server name contains a control character");
+      return -1;
+    }
+  if (u->user && u->user[0]) {
+    for (p = (const unsigned char *) u->user; *p; ++p)
+      if (*p == '%' || *p < ' ' || *p == 0x7f) {
+        set_error (EINVAL, "SSH user name rejected because it contains %s",
+                   *p == '%' ? "'%' (ssh would expand it)"
+                   : "a control character");
+        return -1;
+      }
+    if (snprintf (user_opt, sizeof user_opt, "User=%s", u->user)
+        >= (int) sizeof user_opt) {
+      set_error (ENAMETOOLONG, "SSH user name is too long");
+      return -1;
+    }
+  }
+  if (u->socket && check_shell_safe ("socket", u->socket) == -1)
+    return -1;
+  if (u->nbd_port) {
+    if (check_shell_safe ("nbd-port", u->nbd_port) == -1
+        || parse_u32 (u->nbd_port, &v, "nbd-port parameter") == -1)
+      return -1;
+    if (v == 0 || v > 65535) {
+      set_error (EINVAL, "URI nbd-port parameter out of range: %" PRIu32, v);
+      return -1;
+    }
+    snprintf (nbd_port, sizeof nbd_port, "%" PRIu32, v);
+  }
+  else
+    snprintf (nbd_port, sizeof nbd_port, "%d", NBD_DEFAULT_PORT);
+  if (tcp_port (u, SSH_DEFAULT_PORT, ssh_port, sizeof ssh_port) == -1)
+    return -1;
+
+  argv[n++] = (char *) "ssh";
+  if (u->compress == 1)
+    argv[n++] = (char *) "-C";
+  argv[n++] = (char *) "-p";
+  argv[n++] = ssh_port;
+  if (u->user && u->user[0]) {
+    argv[n++] = (char *) "-o";
+    argv[n++] = user_opt;
+  }
+  argv[n++] = (char *) "--";
+  argv[n++] = u->server;
+  argv[n++] = (char *) "nc";
+  if (u->socket) {
+    argv[n++] = (char *) "-U";
+    argv[n++] = u->socket;
+  }
+  else {
+    argv[n++] = (char *) "localhost";
+    argv[n++] = nbd_port;
+  }
+  argv[n] = NULL;
+
+  debug (h, "URI: connecting through ssh to %s port %s, export \"%s\"",
+         u->server, ssh_port, u->export_name);
+  if (nbd_unlocked_aio_connect_command (h, argv) == -1)
+    return -1;
+
+  /* TLS runs end to end through the tunnel: the certificate to check is
+   * the SSH server's, as for a TCP connection to it.
+   */
+  free (h->tls_connect_host);
+  h->tls_connect_host = strdup (u->server);
+  if (h->tls_connect_host == NULL) {
+    set_error (errno, "strdup");
+    return -1;
+  }
+  return 0;
+}
+
+/* The nbd_set_uri_allow_* policies. */
+static int
+check_policy (struct nbd_handle *h, const struct nbd_uri *u)
+{
+  const struct scheme *sc = u->scheme;
+
+  if (!(h->uri_allow_transports & sc->allow_bit)) {
+    set_error (EPERM, "URI transport %s is not permitted "
+               "(see nbd_set_uri_allow_transports)", sc->name);
+    return -1;
+  }
+  if (sc->tls && h->uri_allow_tls == LIBNBD_TLS_DISABLE) {
+    set_error (EPERM, "URI requires TLS (%s:), but TLS URIs are not "
+               "permitted (see nbd_set_uri_allow_tls)", sc->name);
+    return -1;
+  }
+  if (!sc->tls && h->uri_allow_tls == LIBNBD_TLS_REQUIRE) {
+    set_error (EPERM, "URI does not use TLS (%s:), but only TLS URIs are "
+               "permitted (see nbd_set_uri_allow_tls)", sc->name);
+    return -1;
+  }
+  if (!h->uri_allow_local_file) {
+    const char *param = u->tls_psk_file ? "tls-psk-file"
+      : u->tls_certificates ? "tls-certificates" : NULL;
+    if (param) {
+      set_error (EPERM, "local file access (%s) is not allowed, "
+                 "call nbd_set_uri_allow_local_file to enable this", param);
+      return -1;
+    }
+  }
+  if (u->tls_priority && !h->uri_allow_tls_priority) {
+    set_error (EPERM, "overriding TLS priority (tls-priority) is not "
+               "allowed, call nbd_set_uri_allow_tls_priority to enable this");
+    return -1;
+  }
+  return 0;
+}
+
+/* Apply the URI's settings, as if the caller had called the setters. */
+static int
+apply_settings (struct nbd_handle *h, const struct nbd_uri *u)
+{
+  const struct scheme *sc = u->scheme;
+
+  if (sc->tls && nbd_unlocked_set_tls (h, LIBNBD_TLS_REQUIRE) == -1)
+    return -1;
+  if (nbd_unlocked_set_export_name (h, u->export_name) == -1)
+    return -1;
+  /* With ssh the authority's user logs in to the SSH server; otherwise
+   * it is the TLS user, unless tls-username= says otherwise.
+   */
+  if (sc->transport != T_SSH && u->user && u->user[0]
+      && nbd_unlocked_set_tls_username (h, u->user) == -1)
+    return -1;
+  if (u->tls_username
+      && nbd_unlocked_set_tls_username (h, u->tls_username) == -1)
+    return -1;
+  if (u->tls_certificates
+      && nbd_unlocked_set_tls_certificates (h, u->tls_certificates) == -1)
+    return -1;
+  if (u->tls_psk_file
+      && nbd_unlocked_set_tls_psk_file (h, u->tls_psk_file) == -1)
+    return -1;
+  if (u->tls_hostname
+      && nbd_unlocked_set_tls_hostname (h, u->tls_hostname) == -1)
+    return -1;
+  if (u->tls_verify_peer != -1
+      && nbd_unlocked_set_tls_verify_peer (h, u->tls_verify_peer) == -1)
+    return -1;
+  if (u->tls_priority
+      && nbd_unlocked_set_tls_priority (h, u->tls_priority) == -1)
+    return -1;
+  return 0;
+}
 
 /* Remember where a URI connection goes, for nbd_get_uri, if connect.c
  * did not record the address already.
@@ -460,69 +582,23 @@ record_vsock_addr (struct nbd_handle *h, uint32_t cid, uint32_t port)
 #endif
 }
 
-static int
-parse_u32 (const char *s, uint32_t *ret, const char *what)
-{
-  char *end;
-  unsigned long long v;
-
-  if (!isdigit ((unsigned char) s[0])) {
-    set_error (EINVAL, "URI %s must be a number: '%s'", what, s);
-    return -1;
-  }
-  errno = 0;
-  v = strtoull (s, &end, 10);
-  if (errno || *end || v > UINT32_MAX) {
-    set_error (EINVAL, "URI %s is not a valid 32-bit number: '%s'", what, s);
-    return -1;
-  }
-  *ret = (uint32_t) v;
-  return 0;
-}
-
 int
 nbd_unlocked_aio_connect_uri (struct nbd_handle *h, const char *raw_uri)
 {
-  struct parsed_uri u;
+  struct nbd_uri u;
   const struct scheme *sc;
-  uint32_t cid = VSOCK_CID_HOST, vport = 10809;
+  uint32_t cid = VSOCK_CID_HOST, vport = NBD_DEFAULT_PORT;
+  char port[16];
   char *copy;
   int r = -1;
 
-  if (parse_uri (h, raw_uri, &u) == -1)
+  if (parse_nbd_uri (h, raw_uri, &u) == -1)
     goto out;
   sc = u.scheme;
+  if (check_policy (h, &u) == -1)
+    goto out;
 
-  /* Policy set by nbd_set_uri_allow_*. */
-  if (!(h->uri_allow_transports & sc->allow_bit)) {
-    set_error (EPERM, "URI transport '%s' is not permitted "
-               "(see nbd_set_uri_allow_transports)", sc->name);
-    goto out;
-  }
-  if (sc->tls && h->uri_allow_tls == LIBNBD_TLS_DISABLE) {
-    set_error (EPERM, "URI requires TLS (%s:), but TLS URIs are not "
-               "permitted (see nbd_set_uri_allow_tls)", sc->name);
-    goto out;
-  }
-  if (!sc->tls && h->uri_allow_tls == LIBNBD_TLS_REQUIRE) {
-    set_error (EPERM, "URI does not use TLS (%s:), but only TLS URIs are "
-               "permitted (see nbd_set_uri_allow_tls)", sc->name);
-    goto out;
-  }
-  if (!h->uri_allow_local_file) {
-    if (u.tls_psk_file) {
-      set_error (EPERM, "URI parameter tls-psk-file reads a local file, which "
-                 "is not permitted (see nbd_set_uri_allow_local_file)");
-      goto out;
-    }
-    if (u.tls_certificates) {
-      set_error (EPERM, "URI parameter tls-certificates reads local files, "
-                 "which is not permitted (see nbd_set_uri_allow_local_file)");
-      goto out;
-    }
-  }
-
-  /* Transport-specific checks. */
+  /* Transport-specific checks, all before anything is changed. */
   switch (sc->transport) {
   case T_UNIX:
     if (u.socket == NULL) {
@@ -537,24 +613,28 @@ nbd_unlocked_aio_connect_uri (struct nbd_handle *h, const char *raw_uri)
     break;
   case T_TCP:
   case T_VSOCK:
-  case T_SSH:
     if (u.socket) {
       set_error (EINVAL, "URI socket= parameter is only allowed with the "
-                 "+unix schemes, not %s", sc->name);
+                 "+unix and +ssh schemes, not %s", sc->name);
       goto out;
     }
     break;
+  case T_SSH:
+    break;
   }
-  if (sc->transport == T_VSOCK) {
-    if (u.host && u.host[0] && parse_u32 (u.host, &cid, "vsock CID") == -1)
-      goto out;
-    if (u.port && parse_u32 (u.port, &vport, "vsock port") == -1)
-      goto out;
-  }
-  if (sc->transport == T_SSH) {
-    set_error (ENOTSUP, "URI scheme %s: the ssh transport is not supported "
-               "by this build of libnbd", sc->name);
+  if (sc->transport == T_TCP
+      && tcp_port (&u, NBD_DEFAULT_PORT, port, sizeof port) == -1)
     goto out;
+  if (sc->transport == T_VSOCK) {
+    if (u.server && u.server[0]
+        && parse_u32 (u.server, &cid, "vsock CID") == -1)
+      goto out;
+    if (u.nbd_port) {
+      if (parse_u32 (u.nbd_port, &vport, "nbd-port parameter") == -1)
+        goto out;
+    }
+    else if (u.port > 0)
+      vport = (uint32_t) u.port;
   }
   if (strlen (u.export_name) > NBD_MAX_STRING) {
     set_error (ENAMETOOLONG, "URI export name is too long for NBD "
@@ -568,30 +648,8 @@ nbd_unlocked_aio_connect_uri (struct nbd_handle *h, const char *raw_uri)
     goto out;
   }
 
-  /* Apply the settings, as if the caller had called the setters. */
-  if (sc->tls && nbd_unlocked_set_tls (h, LIBNBD_TLS_REQUIRE) == -1)
+  if (apply_settings (h, &u) == -1)
     goto out;
-  if (nbd_unlocked_set_export_name (h, u.export_name) == -1)
-    goto out;
-  if (u.user && u.user[0]
-      && nbd_unlocked_set_tls_username (h, u.user) == -1)
-    goto out;
-  if (u.tls_username
-      && nbd_unlocked_set_tls_username (h, u.tls_username) == -1)
-    goto out;
-  if (u.tls_certificates
-      && nbd_unlocked_set_tls_certificates (h, u.tls_certificates) == -1)
-    goto out;
-  if (u.tls_psk_file
-      && nbd_unlocked_set_tls_psk_file (h, u.tls_psk_file) == -1)
-    goto out;
-  if (u.tls_hostname
-      && nbd_unlocked_set_tls_hostname (h, u.tls_hostname) == -1)
-    goto out;
-  if (u.tls_verify_peer != -1
-      && nbd_unlocked_set_tls_verify_peer (h, u.tls_verify_peer) == -1)
-    goto out;
-
   copy = strdup (raw_uri);
   if (copy == NULL) {
     set_error (errno, "strdup");
@@ -602,8 +660,7 @@ nbd_unlocked_aio_connect_uri (struct nbd_handle *h, const char *raw_uri)
 
   switch (sc->transport) {
   case T_TCP: {
-    const char *host = u.host && u.host[0] ? u.host : "localhost";
-    const char *port = u.port ? u.port : NBD_DEFAULT_PORT;
+    const char *host = u.server && u.server[0] ? u.server : "localhost";
     debug (h, "URI: connecting over TCP to %s port %s, export \"%s\"",
            host, port, u.export_name);
     r = nbd_unlocked_aio_connect_tcp (h, host, port);
@@ -624,11 +681,12 @@ nbd_unlocked_aio_connect_uri (struct nbd_handle *h, const char *raw_uri)
       record_vsock_addr (h, cid, vport);
     break;
   case T_SSH:
-    abort ();                   /* refused above */
+    r = connect_ssh (h, &u);
+    break;
   }
 
  out:
-  free_parsed_uri (&u);
+  free_nbd_uri (&u);
   return r;
 }
 
@@ -647,101 +705,113 @@ nbd_unlocked_supports_uri (struct nbd_handle *h)
   return 1;
 }
 
+/* A heuristic, as documented: the string parses as a URI of the
+ * hierarchical form with one of our schemes.  Never an error.
+ */
 int
 nbd_unlocked_is_uri (struct nbd_handle *h, const char *uri)
 {
-  size_t slen = scheme_length (uri);
+  xmlURIPtr x = xmlParseURIRaw (uri, 1);
+  int r;
 
   (void) h;
-  return slen > 0 && find_scheme (uri, slen) != NULL;
+  if (x == NULL)
+    return 0;
+  r = x->scheme && find_scheme (x->scheme)
+    && strncmp (uri + strlen (x->scheme), "://", 3) == 0;
+  xmlFreeURI (x);
+  return r;
 }
 
 /* ---- Building a URI ---- */
 
-struct buf {
-  char *p;
-  size_t len, cap;
+/* The query string, built as name=escaped-value pairs. */
+struct query {
+  char *s;
   bool failed;
 };
 
 static void
-buf_add (struct buf *b, const char *s, size_t n)
+query_add (struct query *q, const char *name, const char *value)
 {
-  if (b->failed)
+  xmlChar *esc;
+  char *s;
+
+  if (q->failed)
     return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 128;
-    char *p;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    p = realloc (b->p, cap);
-    if (p == NULL) {
-      b->failed = true;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
+  /* Besides the unreserved characters, leave alone what is harmless in a
+   * query value (notably the '/' of paths), but never '&', ';' or '='.
+   */
+  esc = xmlURIEscapeStr ((const xmlChar *) value,
+                         (const xmlChar *) "/:@!$'()*,");
+  if (esc == NULL
+      || asprintf (&s, "%s%s%s=%s", q->s ? q->s : "", q->s ? "&" : "",
+                   name, (char *) esc) == -1) {
+    xmlFree (esc);
+    q->failed = true;
+    return;
   }
-  memcpy (b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
+  xmlFree (esc);
+  free (q->s);
+  q->s = s;
 }
 
-static void
-buf_str (struct buf *b, const char *s)
-{
-  buf_add (b, s, strlen (s));
-}
-
-/* Append s percent-encoding everything except the RFC 3986 unreserved
- * characters and those in `safe`.
+/* host[:port] for the authority: host escaped, an IPv6 address in
+ * brackets.  port may be NULL.
  */
-static void
-buf_encode (struct buf *b, const char *s, const char *safe)
+static char *
+make_server (const char *host, const char *port)
 {
-  static const char hex[] = "0123456789ABCDEF";
+  xmlChar *esc = xmlURIEscapeStr ((const xmlChar *) host,
+                                  (const xmlChar *) "!$&'()*+,;=:");
+  bool ipv6 = strchr (host, ':') != NULL;
+  char *ret;
 
-  for (; *s; ++s) {
-    unsigned char c = *s;
-    if ((isascii (c) && isalnum (c)) || c == '-' || c == '.' || c == '_'
-        || c == '~' || (c != '\0' && strchr (safe, c)))
-      buf_add (b, (const char *) &c, 1);
-    else {
-      char esc[3] = { '%', hex[c >> 4], hex[c & 15] };
-      buf_add (b, esc, 3);
-    }
-  }
-}
-
-/* Characters left alone in a path segment and in query values. */
-#define PATH_SAFE "/:@!$&'()*+,;="
-#define USER_SAFE "!$&'()*+,;="
-#define QUERY_SAFE "/:@!$'()*,"
-
-static void
-buf_query (struct buf *b, bool *first, const char *name, const char *value)
-{
-  buf_str (b, *first ? "?" : "&");
-  *first = false;
-  buf_str (b, name);
-  buf_str (b, "=");
-  buf_encode (b, value, QUERY_SAFE);
+  if (esc == NULL)
+    return NULL;
+  if (asprintf (&ret, "%s%s%s%s%s", ipv6 ? "[" : "", (char *) esc,
+                ipv6 ? "]" : "", port ? ":" : "", port ? port : "") == -1)
+    ret = NULL;
+  xmlFree (esc);
+  return ret;
 }
 
 char *
 nbd_unlocked_get_uri (struct nbd_handle *h)
 {
+  xmlURI out;
+  struct nbd_uri ssh;
+  struct query q = { NULL, false };
   struct sockaddr_storage ss;
   socklen_t sslen = 0;
-  struct buf b = { 0 };
-  bool using_tls, first = true;
-  const char *transport;
+  bool using_tls, is_ssh = false;
   char host[NI_MAXHOST], serv[NI_MAXSERV];
-  char *socket_path = NULL;
+  char *server = NULL, *path = NULL, *ret = NULL;
+  xmlChar *saved;
 
-  /* Where did the connection go?  Prefer the address recorded when
-   * connecting; otherwise ask the socket itself.
+  memset (&out, 0, sizeof out);
+  memset (&ssh, 0, sizeof ssh);
+
+  if (h->tls == LIBNBD_TLS_REQUIRE)
+    using_tls = true;
+  else if (h->tls == LIBNBD_TLS_ALLOW)
+    using_tls = h->tls_negotiated;
+  else
+    using_tls = false;
+
+  /* An ssh tunnel is a subprocess: its URI is the only record of where
+   * it goes.
    */
+  if (h->uri) {
+    struct nbd_uri u;
+    if (parse_nbd_uri (h, h->uri, &u) == 0 && u.scheme->transport == T_SSH) {
+      ssh = u;
+      is_ssh = true;
+    }
+    else
+      free_nbd_uri (&u);
+  }
+
   if (h->connaddrlen > 0) {
     memcpy (&ss, &h->connaddr, h->connaddrlen);
     sslen = h->connaddrlen;
@@ -752,106 +822,176 @@ nbd_unlocked_get_uri (struct nbd_handle *h)
       sslen = 0;
   }
 
-  if (sslen == 0 || sslen < sizeof (sa_family_t)) {
-    if (h->uri) {
-      char *ret = strdup (h->uri);
-      if (ret == NULL)
-        set_error (errno, "strdup");
-      return ret;
+  if (is_ssh) {
+    char port[16];
+    out.scheme = (char *) (using_tls ? "nbds+ssh" : "nbd+ssh");
+    snprintf (port, sizeof port, "%d", ssh.port);
+    server = make_server (ssh.server, ssh.port > 0 ? port : NULL);
+    if (ssh.user && ssh.user[0])
+      out.user = ssh.user;
+    if (ssh.socket)
+      query_add (&q, "socket", ssh.socket);
+    if (ssh.nbd_port)
+      query_add (&q, "nbd-port", ssh.nbd_port);
+    if (ssh.compress == 1)
+      query_add (&q, "compress", "true");
+    if (using_tls && h->tls_username)
+      query_add (&q, "tls-username", h->tls_username);
+  }
+  else if (h->tls_connect_host && h->tls_connect_port) {
+    /* nbd_connect_tcp: the host and port as the caller gave them. */
+    out.scheme = (char *) (using_tls ? "nbds" : "nbd");
+    server = make_server (h->tls_connect_host, h->tls_connect_port);
+  }
+  else if (sslen >= sizeof (sa_family_t)) {
+    switch (ss.ss_family) {
+    case AF_INET:
+    case AF_INET6:
+      if (getnameinfo ((struct sockaddr *) &ss, sslen, host, sizeof host,
+                       serv, sizeof serv,
+                       NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        set_error (EINVAL, "cannot construct an NBD URI: getnameinfo failed");
+        goto out;
+      }
+      out.scheme = (char *) (using_tls ? "nbds" : "nbd");
+      server = make_server (host, serv);
+      break;
+    case AF_UNIX: {
+      struct sockaddr_un *sun = (struct sockaddr_un *) &ss;
+      size_t max = sslen - offsetof (struct sockaddr_un, sun_path);
+      if (sslen <= offsetof (struct sockaddr_un, sun_path)
+          || sun->sun_path[0] == '\0') {
+        set_error (EINVAL, "cannot construct an NBD URI for an unnamed or "
+                   "abstract Unix domain socket");
+        goto out;
+      }
+      if (max > sizeof sun->sun_path)
+        max = sizeof sun->sun_path;
+      snprintf (host, sizeof host, "%.*s", (int) max, sun->sun_path);
+      out.scheme = (char *) (using_tls ? "nbds+unix" : "nbd+unix");
+      server = strdup ("");
+      query_add (&q, "socket", host);
+      break;
     }
+#ifdef HAVE_LINUX_VM_SOCKETS_H
+    case AF_VSOCK: {
+      struct sockaddr_vm *svm = (struct sockaddr_vm *) &ss;
+      /* Ports beyond 65535 do not fit the authority: nbd-port= does. */
+      out.scheme = (char *) (using_tls ? "nbds+vsock" : "nbd+vsock");
+      snprintf (host, sizeof host, "%u", (unsigned) svm->svm_cid);
+      snprintf (serv, sizeof serv, "%u", (unsigned) svm->svm_port);
+      if (svm->svm_port <= 65535)
+        server = make_server (host, serv);
+      else {
+        server = make_server (host, NULL);
+        query_add (&q, "nbd-port", serv);
+      }
+      break;
+    }
+#endif
+    default:
+      set_error (EAFNOSUPPORT, "cannot construct an NBD URI for address "
+                 "family %d", (int) ss.ss_family);
+      goto out;
+    }
+  }
+  else if (h->uri) {
+    ret = strdup (h->uri);
+    if (ret == NULL)
+      set_error (errno, "strdup");
+    goto out;
+  }
+  else {
     set_error (EINVAL, "cannot construct an NBD URI for this connection: "
                "the server address is not known");
-    return NULL;
+    goto out;
   }
 
-  if (h->tls == LIBNBD_TLS_REQUIRE)
-    using_tls = true;
-  else if (h->tls == LIBNBD_TLS_ALLOW)
-    using_tls = h->tls_negotiated;
-  else
-    using_tls = false;
-
-  switch (ss.ss_family) {
-  case AF_INET:
-  case AF_INET6:
-    if (getnameinfo ((struct sockaddr *) &ss, sslen, host, sizeof host,
-                     serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-      set_error (EINVAL, "cannot construct an NBD URI: getnameinfo failed");
-      return NULL;
-    }
-    transport = "";
-    break;
-  case AF_UNIX: {
-    struct sockaddr_un *sun = (struct sockaddr_un *) &ss;
-    size_t max = sslen - offsetof (struct sockaddr_un, sun_path);
-    if (sslen <= offsetof (struct sockaddr_un, sun_path)
-        || sun->sun_path[0] == '\0') {
-      set_error (EINVAL, "cannot construct an NBD URI for an unnamed or "
-                 "abstract Unix domain socket");
-      return NULL;
-    }
-    socket_path = strndup (sun->sun_path,
-                           max < sizeof sun->sun_path ? max
-                           : sizeof sun->sun_path);
-    if (socket_path == NULL) {
-      set_error (errno, "strndup");
-      return NULL;
-    }
-    transport = "+unix";
-    break;
-  }
-#ifdef HAVE_LINUX_VM_SOCKETS_H
-  case AF_VSOCK: {
-    struct sockaddr_vm *svm = (struct sockaddr_vm *) &ss;
-    snprintf (host, sizeof host, "%u", (unsigned) svm->svm_cid);
-    snprintf (serv, sizeof serv, "%u", (unsigned) svm->svm_port);
-    transport = "+vsock";
-    break;
-  }
-#endif
-  default:
-    set_error (EINVAL, "cannot construct an NBD URI for address family %d",
-               (int) ss.ss_family);
-    return NULL;
-  }
-
-  buf_str (&b, using_tls ? "nbds" : "nbd");
-  buf_str (&b, transport);
-  buf_str (&b, "://");
-  if (h->tls_username) {
-    buf_encode (&b, h->tls_username, USER_SAFE);
-    buf_str (&b, "@");
-  }
-  if (ss.ss_family == AF_INET6) {
-    buf_str (&b, "[");
-    buf_str (&b, host);
-    buf_str (&b, "]:");
-    buf_str (&b, serv);
-  }
-  else if (ss.ss_family != AF_UNIX) {
-    buf_str (&b, host);
-    buf_str (&b, ":");
-    buf_str (&b, serv);
-  }
-  buf_str (&b, "/");
-  buf_encode (&b, h->export_name ? h->export_name : "", PATH_SAFE);
-
-  if (socket_path)
-    buf_query (&b, &first, "socket", socket_path);
+  /* The user info as given: with TLS-PSK it is the TLS user name. */
+  if (!is_ssh && h->tls_username)
+    out.user = h->tls_username;
   if (using_tls) {
     if (h->tls_certificates)
-      buf_query (&b, &first, "tls-certificates", h->tls_certificates);
+      query_add (&q, "tls-certificates", h->tls_certificates);
+    if (!h->tls_verify_peer)
+      query_add (&q, "tls-verify-peer", "false");
     if (h->tls_psk_file)
-      buf_query (&b, &first, "tls-psk-file", h->tls_psk_file);
+      query_add (&q, "tls-psk-file", h->tls_psk_file);
     if (h->tls_hostname)
-      buf_query (&b, &first, "tls-hostname", h->tls_hostname);
+      query_add (&q, "tls-hostname", h->tls_hostname);
+    if (h->tls_priority)
+      query_add (&q, "tls-priority", h->tls_priority);
   }
-  free (socket_path);
 
-  if (b.failed || b.p == NULL) {
-    free (b.p);
+  if (server == NULL || q.failed
+      || asprintf (&path, "/%s", h->export_name ? h->export_name : "") == -1) {
+    path = NULL;
     set_error (ENOMEM, "cannot allocate the URI");
-    return NULL;
+    goto out;
   }
-  return b.p;
+  out.server = server;
+  out.path = path;
+  out.query_raw = q.s;
+  saved = xmlSaveUri (&out);
+  if (saved == NULL) {
+    set_error (ENOMEM, "xmlSaveUri");
+    goto out;
+  }
+  ret = strdup ((char *) saved);
+  xmlFree (saved);
+  if (ret == NULL)
+    set_error (errno, "strdup");
+
+ out:
+  free (server);
+  free (path);
+  free (q.s);
+  free_nbd_uri (&ssh);
+  return ret;
 }
+
+#else /* !HAVE_LIBXML2 */
+
+#define NO_URI_SUPPORT \
+  "libnbd was built without libxml2, so NBD URIs are not supported"
+
+int
+nbd_unlocked_aio_connect_uri (struct nbd_handle *h, const char *raw_uri)
+{
+  (void) h; (void) raw_uri;
+  set_error (ENOTSUP, NO_URI_SUPPORT);
+  return -1;
+}
+
+int
+nbd_unlocked_connect_uri (struct nbd_handle *h, const char *uri)
+{
+  (void) h; (void) uri;
+  set_error (ENOTSUP, NO_URI_SUPPORT);
+  return -1;
+}
+
+int
+nbd_unlocked_supports_uri (struct nbd_handle *h)
+{
+  (void) h;
+  return 0;
+}
+
+int
+nbd_unlocked_is_uri (struct nbd_handle *h, const char *uri)
+{
+  (void) h; (void) uri;
+  set_error (ENOTSUP, NO_URI_SUPPORT);
+  return -1;
+}
+
+char *
+nbd_unlocked_get_uri (struct nbd_handle *h)
+{
+  (void) h;
+  set_error (ENOTSUP, NO_URI_SUPPORT);
+  return NULL;
+}
+
+#endif /* !HAVE_LIBXML2 */

@@ -206,7 +206,12 @@ main (void)
     { "nbds+unix:///x?socket=s", true },
     { "nbd+vsock:///", true },
     { "NBD://example.com/", true },
-    { "nbd:", true },
+    { "nbd+ssh://example.com/", true },
+    { "nbds+ssh://alice@example.com:2222/disk?socket=/s", true },
+    /* Only the hierarchical scheme://... form names an export. */
+    { "nbd:", false },
+    { "nbd:foo", false },
+    { "nbd:/foo", false },
     { "http://example.com/", false },
     { "nbdx://example.com/", false },
     { "/tmp/disk.img", false },
@@ -267,7 +272,6 @@ main (void)
       connect_fails ("nbds+unix:///?socket=/tmp/sock", ENOTSUP, 0);
     }
   }
-  connect_fails ("nbd+ssh://localhost/", ENOTSUP, 0);
   connect_fails ("nbds://localhost/?tls-psk-file=/tmp/keys.psk", EPERM, 0);
   connect_fails ("nbds://localhost/?tls-certificates=/tmp/certs", EPERM, 0);
 
