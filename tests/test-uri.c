@@ -291,6 +291,20 @@ main (void)
           nbd_get_error ());
   nbd_close (h);
 
+  /* tls-priority= needs nbd_set_uri_allow_tls_priority. */
+  h = nbd_create ();
+  if (nbd_connect_uri (h, "nbds://localhost/?tls-priority=NORMAL") != -1
+      || nbd_get_errno () != EPERM
+      || strcmp (nbd_get_error (), "nbd_connect_uri: overriding TLS priority "
+                 "(tls-priority) is not allowed, call "
+                 "nbd_set_uri_allow_tls_priority to enable this") != 0)
+    FAIL ("tls-priority= without permission: %s", nbd_get_error ());
+  nbd_close (h);
+
+  /* Bad booleans. */
+  connect_fails ("nbd://localhost/?tls-verify-peer=perhaps", EINVAL, 0);
+  connect_fails ("nbd+ssh://localhost/?compress=perhaps", EINVAL, 0);
+
   /* Export name too long. */
   {
     char *longuri = malloc (5000 + 64);
@@ -328,6 +342,31 @@ main (void)
   snprintf (uri, sizeof uri,
             "nbd+unix:///my%%65xport?x-unknown=1&socket=%s&foo", sock);
   disconnect (connect_ok (uri, "myexport"));
+
+  /* Query parameter names are not case sensitive. */
+  snprintf (uri, sizeof uri, "nbd+unix:///myexport?SOCKET=%s", sock);
+  disconnect (connect_ok (uri, "myexport"));
+  snprintf (uri, sizeof uri, "nbd+unix:///myexport?Socket=%s&foo=1", sock);
+  disconnect (connect_ok (uri, "myexport"));
+
+  /* The user info is written back as given, ':' and all; tls-username=
+   * overrides it as the TLS user name.
+   */
+  snprintf (uri, sizeof uri, "nbd+unix://alice:secret@/myexport?socket=%s",
+            sock);
+  check_round_trip (uri, "myexport");
+  snprintf (uri, sizeof uri,
+            "nbd+unix://alice@/myexport?socket=%s&TLS-USERNAME=bob", sock);
+  h = connect_ok (uri, "myexport");
+  if (h) {
+    char *user = nbd_get_tls_username (h);
+    if (user == NULL || strcmp (user, "bob") != 0)
+      FAIL ("tls-username=bob: TLS user name is %s", user ? user : "(null)");
+    free (user);
+    snprintf (want, sizeof want, "nbd+unix://bob@/myexport?socket=%s", sock);
+    check_get_uri (h, "myexport", want);
+    disconnect (h);
+  }
 
   /* nbd_get_uri after nbd_connect_unix. */
   h = nbd_create ();
@@ -379,14 +418,65 @@ main (void)
     FAIL ("%s: parse error: %s", uri, nbd_get_error ());
   nbd_close (h);
 
-  /* nbd_get_uri after nbd_connect_tcp. */
-  h = nbd_create ();
-  if (nbd_connect_tcp (h, "127.0.0.1", port_str) == -1)
-    FAIL ("nbd_connect_tcp: %s", nbd_get_error ());
-  else {
-    snprintf (want, sizeof want, "nbd://127.0.0.1:%s/", port_str);
+  /* nbd_get_uri after nbd_connect_tcp: the host as given, also once the
+   * connection is closed.
+   */
+  {
+    static const char *const hosts[] = { "127.0.0.1", "localhost" };
+    for (i = 0; i < 2; ++i) {
+      h = nbd_create ();
+      if (nbd_connect_tcp (h, hosts[i], port_str) == -1)
+        FAIL ("nbd_connect_tcp %s: %s", hosts[i], nbd_get_error ());
+      else {
+        snprintf (want, sizeof want, "nbd://%s:%s/", hosts[i], port_str);
+        check_get_uri (h, "", want);
+        nbd_shutdown (h, 0);
+        check_get_uri (h, "", want);
+      }
+      nbd_close (h);
+    }
+  }
+  snprintf (uri, sizeof uri, "nbd://localhost:%s/", port_str);
+  check_round_trip (uri, "");
+
+  /* nbd-port= overrides the authority's port. */
+  snprintf (uri, sizeof uri, "nbd://localhost:1/?nbd-port=%s", port_str);
+  h = connect_ok (uri, "");
+  if (h) {
+    snprintf (want, sizeof want, "nbd://localhost:%s/", port_str);
     check_get_uri (h, "", want);
-    nbd_shutdown (h, 0);
+    disconnect (h);
+  }
+  connect_fails ("nbd://localhost/?nbd-port=x", EINVAL, 0);
+  connect_fails ("nbd://localhost/?nbd-port=65536", EINVAL, 0);
+
+  /* A TLS URI against a server without TLS fails, but the handle keeps
+   * what the URI set: nbd_get_uri writes it back, tls-verify-peer=false
+   * included, and the tls-priority= that was allowed.
+   */
+  h = nbd_create ();
+  if (nbd_supports_tls (h) == 1) {
+    snprintf (uri, sizeof uri, "nbds+unix://alice@/myexport?socket=%s"
+              "&tls-verify-peer=false&tls-priority=NORMAL:-VERS-TLS1.0", sock);
+    if (nbd_set_uri_allow_tls_priority (h, true) == -1)
+      FAIL ("nbd_set_uri_allow_tls_priority: %s", nbd_get_error ());
+    if (nbd_connect_uri (h, uri) != -1)
+      FAIL ("%s: connected to a server without TLS", uri);
+    else {
+      char *u = nbd_get_uri (h), *prio = nbd_get_tls_priority (h);
+      snprintf (want, sizeof want, "nbds+unix://alice@/myexport?socket=%s"
+                "&tls-verify-peer=false&tls-priority=NORMAL:-VERS-TLS1.0",
+                sock);
+      if (u == NULL || strcmp (u, want) != 0)
+        FAIL ("nbd_get_uri after a failed TLS connect: %s, expected %s",
+              u ? u : nbd_get_error (), want);
+      if (prio == NULL || strcmp (prio, "NORMAL:-VERS-TLS1.0") != 0)
+        FAIL ("tls-priority= was not applied: %s", prio ? prio : "(null)");
+      if (nbd_get_tls_verify_peer (h) != 0)
+        FAIL ("tls-verify-peer=false was not applied");
+      free (u);
+      free (prio);
+    }
   }
   nbd_close (h);
 
