@@ -15,6 +15,10 @@
 #if !defined(LIBNBD_HAVE_NBD_BLOCK_STATUS_64) || !defined(LIBNBD_HAVE_NBD_IS_URI)
 #error "1.18/1.22 calls missing"
 #endif
+#if !defined(LIBNBD_HAVE_NBD_SET_TLS_PRIORITY) || !defined(LIBNBD_HAVE_NBD_GET_TLS_PRIORITY) \
+  || !defined(LIBNBD_HAVE_NBD_SET_URI_ALLOW_TLS_PRIORITY)
+#error "1.24 TLS priority calls missing"
+#endif
 #if !defined(LIBNBD_HAVE_NBD_COMPLETION_CALLBACK) || !defined(LIBNBD_HAVE_NBD_EXTENT64_CALLBACK)
 #error "closure macros missing"
 #endif

@@ -157,6 +157,7 @@ test_invalid (void)
   nbd_close (h);
 }
 
+#ifdef HAVE_LIBXML2
 static void
 test_uri (void)
 {
@@ -189,6 +190,7 @@ test_uri (void)
   }
   nbd_close (h);
 }
+#endif
 
 int
 main (void)
@@ -230,7 +232,9 @@ main (void)
   check_version ("NORMAL:-VERS-ALL:+VERS-TLS1.2", "TLS1.2");
   check_version ("NORMAL:-VERS-ALL:+VERS-TLS1.3", "TLS1.3");
   test_invalid ();
+#ifdef HAVE_LIBXML2
   test_uri ();
+#endif
 
   return check_status ("test-tls-priority");
 }
