@@ -228,7 +228,8 @@ main (void)
   }
 
   test_states ();
-  check_version (NULL, "TLS1.3");
+  if (strcmp (TLS_PRIORITY, "NORMAL") == 0)   /* nbdkit's default is 1.3 */
+    check_version (NULL, "TLS1.3");
   check_version ("NORMAL:-VERS-ALL:+VERS-TLS1.2", "TLS1.2");
   check_version ("NORMAL:-VERS-ALL:+VERS-TLS1.3", "TLS1.3");
   test_invalid ();
