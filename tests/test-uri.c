@@ -323,6 +323,16 @@ main (void)
     FAIL ("tls-priority= without permission: %s", nbd_get_error ());
   nbd_close (h);
 
+  /* vsock ports are 32-bit, beyond what the authority can carry. */
+  connect_fails ("nbd+vsock://1/?nbd-port=4294967296", EINVAL, 0);
+  connect_fails ("nbd+vsock://1/?nbd-port=-1", EINVAL, 0);
+  connect_fails ("nbd+vsock://x/", EINVAL, 0);
+  h = nbd_create ();
+  if (nbd_connect_uri (h, "nbd+vsock://1/?nbd-port=4294967295") != -1
+      || nbd_get_errno () == EINVAL)
+    FAIL ("nbd+vsock with nbd-port=4294967295: %s", nbd_get_error ());
+  nbd_close (h);
+
   /* Bad booleans. */
   connect_fails ("nbd://localhost/?tls-verify-peer=perhaps", EINVAL, 0);
   connect_fails ("nbd+ssh://localhost/?compress=perhaps", EINVAL, 0);
