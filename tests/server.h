@@ -26,6 +26,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <libnbd.h>
 
 struct server {
   pid_t pid;
@@ -187,6 +191,53 @@ server_stop (struct server *s)
       fprintf (stderr, "could not remove %s\n", s->dir);
     s->dir[0] = 0;
   }
+}
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0,
+ * read back, released), or -1.
+ */
+static inline int
+free_loopback_port (void)
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  socklen_t len = sizeof sin;
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+
+  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  if (fd >= 0 && bind (fd, (struct sockaddr *) &sin, sizeof sin) == 0
+      && getsockname (fd, (struct sockaddr *) &sin, &len) == 0)
+    port = ntohs (sin.sin_port);
+  if (fd >= 0)
+    close (fd);
+  return port;
+}
+
+/* nbdkit "memory 1M" requiring TLS with a pre-shared key for user
+ * "alice", written by psktool to pskfile.  0 started; 1 if this library,
+ * nbdkit or psktool cannot do TLS-PSK (the caller skips); -1 failure.
+ */
+static inline int
+start_nbdkit_psk (struct server *s, const char *pskfile)
+{
+  struct nbd_handle *h = nbd_create ();
+  bool tls = h && nbd_supports_tls (h) == 1;
+  char cmd[512];
+
+  nbd_close (h);
+  if (!tls || system ("command -v psktool >/dev/null 2>&1") != 0
+      || system ("nbdkit --dump-config 2>/dev/null | grep -q '^tls=yes'") != 0)
+    return 1;
+  snprintf (cmd, sizeof cmd, "psktool -u alice -p '%s' >/dev/null", pskfile);
+  if (system (cmd) != 0)
+    return -1;
+  {
+    const char *argv[] = { "nbdkit", "-f", "-U", "$SOCK", "-P", "$PID",
+                           "--tls=require", "--tls-psk", pskfile,
+                           "memory", "1M", NULL };
+    if (server_start (s, argv) == -1)
+      return -1;
+  }
+  return server_wait_accepting (s);
 }
 
 #endif

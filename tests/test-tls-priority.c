@@ -195,36 +195,20 @@ test_uri (void)
 int
 main (void)
 {
-  struct nbd_handle *h;
-  char cmd[512];
-  bool tls;
+  int r;
 
   alarm (120);
   test_without_server ();
 
-  h = nbd_create ();
-  REQUIRE (h != NULL, "nbd_create");
-  tls = nbd_supports_tls (h) == 1;
-  nbd_close (h);
-  if (!tls
-      || system ("command -v psktool >/dev/null 2>&1") != 0
-      || system ("nbdkit --dump-config 2>/dev/null | grep -q '^tls=yes'") != 0) {
-    fprintf (stderr, "test-tls-priority: no TLS, psktool or nbdkit with TLS: "
-             "only the settings were tested\n");
-    return check_status ("test-tls-priority") == EXIT_SUCCESS ? 77 : 1;
-  }
-
   REQUIRE (mkdtemp (dir) != NULL, "mkdtemp");
   atexit (cleanup);
   snprintf (pskfile, sizeof pskfile, "%s/keys.psk", dir);
-  snprintf (cmd, sizeof cmd, "psktool -u alice -p '%s' >/dev/null", pskfile);
-  REQUIRE (system (cmd) == 0, "psktool");
-  {
-    const char *argv[] = { "nbdkit", "-f", "-U", "$SOCK", "-P", "$PID",
-                           "--tls=require", "--tls-psk", pskfile,
-                           "memory", "1M", NULL };
-    REQUIRE (server_start (&s, argv) == 0, "nbdkit");
-    REQUIRE (server_wait_accepting (&s) == 0, "nbdkit");
+  r = start_nbdkit_psk (&s, pskfile);
+  REQUIRE (r != -1, "nbdkit with TLS-PSK did not start");
+  if (r == 1) {
+    fprintf (stderr, "test-tls-priority: no TLS, psktool or nbdkit with TLS: "
+             "only the settings were tested\n");
+    return check_status ("test-tls-priority") == EXIT_SUCCESS ? 77 : 1;
   }
 
   test_states ();

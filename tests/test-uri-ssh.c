@@ -328,18 +328,12 @@ tunnel_round_trip (const char *uri, const char *want_uri, bool tls)
 static pid_t
 start_tcp_nbdkit (char *port, size_t size)
 {
-  struct sockaddr_in sin = { .sin_family = AF_INET };
-  socklen_t len = sizeof sin;
   char pidfile[256];
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  int p = free_loopback_port ();
   pid_t pid;
 
-  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  REQUIRE (fd >= 0 && bind (fd, (struct sockaddr *) &sin, sizeof sin) == 0
-           && getsockname (fd, (struct sockaddr *) &sin, &len) == 0,
-           "bind");
-  snprintf (port, size, "%d", ntohs (sin.sin_port));
-  close (fd);
+  REQUIRE (p > 0, "no free port");
+  snprintf (port, size, "%d", p);
   snprintf (pidfile, sizeof pidfile, "%s/tcp.pid", dir);
   pid = fork ();
   REQUIRE (pid >= 0, "fork");
@@ -358,9 +352,10 @@ static void
 test_tunnel (void)
 {
   struct server s, psk;
-  char uri[512], want[512];
+  char uri[512];
   char port[16];
   pid_t tcp_pid;
+  int r;
 
   {
     const char *argv[] = { "nbdkit", "-f", "-U", "$SOCK", "-P", "$PID",
@@ -402,53 +397,39 @@ test_tunnel (void)
   /* nbds+ssh: TLS end to end through the tunnel; the SSH user (carol)
    * and the TLS user (alice) are separate.
    */
-  {
-    struct nbd_handle *t = nbd_create ();
-    bool tls = t && nbd_supports_tls (t) == 1;
-    nbd_close (t);
-    if (tls && system ("command -v psktool >/dev/null 2>&1") == 0
-        && system ("nbdkit --dump-config 2>/dev/null | grep -q '^tls=yes'") == 0) {
-      char cmd[512];
-      snprintf (cmd, sizeof cmd, "psktool -u alice -p '%s' >/dev/null", pskfile);
-      REQUIRE (system (cmd) == 0, "psktool");
-      const char *argv[] = { "nbdkit", "-f", "-U", "$SOCK", "-P", "$PID",
-                             "--tls=require", "--tls-psk", pskfile,
-                             "memory", "1M", NULL };
-      REQUIRE (server_start (&psk, argv) == 0, "nbdkit with TLS");
-      snprintf (uri, sizeof uri,
-                "nbds+ssh://carol@localhost/?socket=%s&tls-username=alice"
-                "&tls-psk-file=%s", psk.sock, pskfile);
-      snprintf (want, sizeof want,
-                "nbds+ssh://carol@localhost/?socket=%s&tls-username=alice"
-                "&tls-psk-file=%s", psk.sock, pskfile);
-      tunnel_round_trip (uri, want, true);
-      {
-        const char *want_argv[] = { "ssh", "-p", "22", "-o", "User=carol",
-                                    "--", "localhost", "nc", "-U", psk.sock,
-                                    NULL };
-        check_argv (uri, want_argv);
-      }
-      /* Without tls-username the TLS user is not the SSH user. */
-      snprintf (uri, sizeof uri,
-                "nbds+ssh://alice@localhost/?socket=%s&tls-psk-file=%s",
-                psk.sock, pskfile);
-      {
-        struct nbd_handle *h = nbd_create ();
-        char *user;
-        REQUIRE (h != NULL, "nbd_create");
-        EXPECT_OK (nbd_set_uri_allow_local_file (h, true));
-        EXPECT_OK (nbd_set_tls_username (h, "nobody-here"));
-        CHECK_EQ (nbd_connect_uri (h, uri), -1);
-        user = nbd_get_tls_username (h);
-        CHECK_STREQ (user, "nobody-here");
-        free (user);
-        nbd_close (h);
-      }
-      server_stop (&psk);
+  r = start_nbdkit_psk (&psk, pskfile);
+  REQUIRE (r != -1, "nbdkit with TLS-PSK did not start");
+  if (r == 0) {
+    snprintf (uri, sizeof uri,
+              "nbds+ssh://carol@localhost/?socket=%s&tls-username=alice"
+              "&tls-psk-file=%s", psk.sock, pskfile);
+    tunnel_round_trip (uri, uri, true);
+    {
+      const char *want_argv[] = { "ssh", "-p", "22", "-o", "User=carol",
+                                  "--", "localhost", "nc", "-U", psk.sock,
+                                  NULL };
+      check_argv (uri, want_argv);
     }
-    else
-      fprintf (stderr, "test-uri-ssh: no TLS or psktool, nbds+ssh not tested\n");
+    /* Without tls-username the TLS user is not the SSH user. */
+    snprintf (uri, sizeof uri,
+              "nbds+ssh://alice@localhost/?socket=%s&tls-psk-file=%s",
+              psk.sock, pskfile);
+    {
+      struct nbd_handle *h = nbd_create ();
+      char *user;
+      REQUIRE (h != NULL, "nbd_create");
+      EXPECT_OK (nbd_set_uri_allow_local_file (h, true));
+      EXPECT_OK (nbd_set_tls_username (h, "nobody-here"));
+      CHECK_EQ (nbd_connect_uri (h, uri), -1);
+      user = nbd_get_tls_username (h);
+      CHECK_STREQ (user, "nobody-here");
+      free (user);
+      nbd_close (h);
+    }
+    server_stop (&psk);
   }
+  else
+    fprintf (stderr, "test-uri-ssh: no TLS or psktool, nbds+ssh not tested\n");
   server_stop (&s);
 }
 

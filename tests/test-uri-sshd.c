@@ -59,15 +59,12 @@ skip (const char *why)
 static int
 free_port (void)
 {
-  struct sockaddr_in sin = { .sin_family = AF_INET };
-  socklen_t len = sizeof sin;
-  int fd = socket (AF_INET, SOCK_STREAM, 0), port;
+  int port = free_loopback_port ();
 
-  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  REQUIRE (fd >= 0 && bind (fd, (struct sockaddr *) &sin, sizeof sin) == 0
-           && getsockname (fd, (struct sockaddr *) &sin, &len) == 0, "bind");
-  port = ntohs (sin.sin_port);
-  close (fd);
+  if (port < 0) {
+    perror ("bind");
+    exit (1);
+  }
   return port;
 }
 

@@ -20,6 +20,7 @@
 #include <libnbd.h>
 
 #include "checks.h"
+#include "server.h"
 
 static char tmpdir[] = "/tmp/test-uri-XXXXXX";
 static char sock[256], pidfile_unix[256], pidfile_tcp[256];
@@ -87,18 +88,12 @@ start_nbdkit (char **argv, const char *pidfile)
 static int
 free_port (void)
 {
-  struct sockaddr_in sin = { .sin_family = AF_INET };
-  socklen_t len = sizeof sin;
-  int fd = socket (AF_INET, SOCK_STREAM, 0), port;
+  int port = free_loopback_port ();
 
-  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  if (fd == -1 || bind (fd, (struct sockaddr *) &sin, sizeof sin) == -1
-      || getsockname (fd, (struct sockaddr *) &sin, &len) == -1) {
+  if (port < 0) {
     perror ("bind");
     exit (1);
   }
-  port = ntohs (sin.sin_port);
-  close (fd);
   return port;
 }
 
