@@ -343,13 +343,14 @@ set_priority (struct nbd_handle *h, struct tls *t, const char *extra)
   r = gnutls_priority_set_direct (t->session, priority, &err_pos);
   if (r < 0) {
     if (err_pos && err_pos >= priority && err_pos <= priority + strlen (priority))
-      set_error (EINVAL, "gnutls_priority_set_direct: %s: TLS priority "
-                 "string '%s' is invalid at position %zu ('%s')",
-                 gnutls_strerror (r), priority, (size_t) (err_pos - priority),
-                 err_pos);
+      set_error (EINVAL, "TLS priority string '%s' is invalid at position "
+                 "%zu ('%s'): gnutls_priority_set_direct: %s",
+                 priority, (size_t) (err_pos - priority), err_pos,
+                 gnutls_strerror (r));
     else
-      set_error (EINVAL, "gnutls_priority_set_direct: %s: TLS priority "
-                 "string '%s' is invalid", gnutls_strerror (r), priority);
+      set_error (EINVAL, "TLS priority string '%s' is invalid: "
+                 "gnutls_priority_set_direct: %s", priority,
+                 gnutls_strerror (r));
     free (priority);
     return -1;
   }
