@@ -39,7 +39,12 @@
   "The request is finished when L<nbd_aio_is_connecting(3)> returns " \
   "false.  If supplied, the C<completion> callback is called once at " \
   "that point, receiving any error in its C<error> argument, and is " \
-  "then retired whatever it returns."
+  "then retired whatever it returns.  Once the call has returned 0 it " \
+  "reports nothing more itself: a later failure, even a lost " \
+  "connection, reaches the caller only through the callback.  Against " \
+  "a server that is not using fixed newstyle, every option but go and " \
+  "abort fails at once with C<ENOTSUP>, sending nothing; the closures " \
+  "are then freed without being called."
 
 #define AIO_OPT_ONLY_ERROR_NOTE \
   "Only the C<completion> callback can tell whether the server " \
@@ -490,7 +495,11 @@ const struct call api_connect_calls[] = {
       "normally requires setting C<LIBNBD_TLS_DISABLE> first.  It also "
       "fails (C<ENOTSUP>) when the library lacks TLS support "
       "(L<nbd_supports_tls(3)>), and is pointless once TLS is already "
-      "active.",
+      "active.\n\n"
+      "After a successful upgrade the server starts negotiation afresh, "
+      "and so does the handle: structured replies and extended headers "
+      "count as not negotiated, and meta contexts, export size and flags "
+      "learned in plaintext are forgotten.",
     .see_also = "nbd_aio_opt_starttls(3) nbd_set_tls(3) "
                 "nbd_get_tls_negotiated(3) nbd_supports_tls(3) "
                 "nbd_set_opt_mode(3)",
@@ -708,8 +717,9 @@ const struct call api_connect_calls[] = {
     .summary = "request the server to initiate TLS",
     .description =
       "Start the TLS upgrade described in L<nbd_opt_starttls(3)> and "
-      "return immediately.  " AIO_OPT_NOTE "  Whether TLS ended up active "
-      "can be checked with L<nbd_get_tls_negotiated(3)>.",
+      "return immediately.  " AIO_OPT_NOTE "  A server that declines "
+      "TLS completes the request with C<ENOTSUP>.  Whether TLS ended up "
+      "active can be checked with L<nbd_get_tls_negotiated(3)>.",
     .see_also = "nbd_opt_starttls(3) nbd_get_tls_negotiated(3) "
                 "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
   },
@@ -721,8 +731,8 @@ const struct call api_connect_calls[] = {
     .summary = "request the server to enable extended headers",
     .description =
       "Asynchronous counterpart of L<nbd_opt_extended_headers(3)>.  "
-      AIO_OPT_NOTE "  Use L<nbd_get_extended_headers_negotiated(3)> to "
-      "see the outcome.",
+      AIO_OPT_NOTE "  A refusal completes the request with C<ENOTSUP>.  "
+      "Use L<nbd_get_extended_headers_negotiated(3)> to see the outcome.",
     .see_also = "nbd_opt_extended_headers(3) "
                 "nbd_get_extended_headers_negotiated(3) "
                 "nbd_aio_is_connecting(3) nbd_set_opt_mode(3)",
@@ -735,7 +745,8 @@ const struct call api_connect_calls[] = {
     .summary = "request the server to enable structured replies",
     .description =
       "Asynchronous counterpart of L<nbd_opt_structured_reply(3)>.  "
-      AIO_OPT_NOTE "  The outcome is available from "
+      AIO_OPT_NOTE "  A refusal completes the request with C<ENOTSUP>.  "
+      "The outcome is available from "
       "L<nbd_get_structured_replies_negotiated(3)>.",
     .see_also = "nbd_opt_structured_reply(3) "
                 "nbd_get_structured_replies_negotiated(3) "

@@ -275,6 +275,11 @@ const struct call api_handle_calls[] = {
       "and before L<nbd_opt_info(3)> or L<nbd_opt_go(3)>.  "
       "L<nbd_connect_uri(3)> sets it from the URI path, so this call is not "
       "needed there.\n\n"
+      "Switching to a different name forgets what was learned about the "
+      "previous export (its size and flags from L<nbd_opt_info(3)>, its "
+      "meta contexts): L<nbd_get_size(3)> fails again until the next "
+      "L<nbd_opt_info(3)> or L<nbd_opt_go(3)>.  Setting the name already "
+      "in use changes nothing.\n\n"
       "Names longer than the protocol limit of 4096 bytes fail with "
       "C<ENAMETOOLONG> (servers may accept less).",
     .see_also = "nbd_get_export_name(3) nbd_connect_uri(3) nbd_set_opt_mode(3) "

@@ -208,10 +208,16 @@ nbd_unlocked_set_export_name (struct nbd_handle *h, const char *name)
     set_error (ENAMETOOLONG, "export name too long for NBD protocol");
     return -1;
   }
+  /* Naming the export already named keeps what is known about it. */
+  if (h->export_name && strcmp (h->export_name, name) == 0)
+    return 0;
   if (replace_string (&h->export_name, name) == -1)
     return -1;
-  /* Contexts agreed for another export do not carry over. */
+  /* What nbd_opt_info learned, and the contexts agreed, were about the
+   * other export: they do not carry over.
+   */
   nbd_internal_clear_meta_contexts (h);
+  nbd_internal_forget_export (h);
   return 0;
 }
 

@@ -210,6 +210,19 @@ nbd_internal_clear_meta_contexts (struct nbd_handle *h)
   h->meta_valid = false;
 }
 
+void
+nbd_internal_forget_export (struct nbd_handle *h)
+{
+  h->eflags_known = false;
+  h->eflags = 0;
+  h->exportsize = 0;
+  h->block_minimum = h->block_preferred = h->block_maximum = 0;
+  free (h->canonical_name);
+  h->canonical_name = NULL;
+  free (h->description);
+  h->description = NULL;
+}
+
 static void
 free_new_meta (struct hs_option *o)
 {
@@ -242,13 +255,34 @@ option_errno (uint32_t reply)
   case NBD_REP_ERR_POLICY: return EPERM;
   case NBD_REP_ERR_INVALID: return EINVAL;
   case NBD_REP_ERR_PLATFORM: return ENOTSUP;
-  case NBD_REP_ERR_TLS_REQD: return EPERM;
+  case NBD_REP_ERR_TLS_REQD: return ENOTSUP;   /* as libnbd: TLS is missing */
   case NBD_REP_ERR_UNKNOWN: return ENOENT;
   case NBD_REP_ERR_SHUTDOWN: return ESHUTDOWN;
   case NBD_REP_ERR_BLOCK_SIZE_REQD: return EINVAL;
   case NBD_REP_ERR_TOO_BIG: return ERANGE;
   case NBD_REP_ERR_EXT_HEADER_REQD: return EINVAL;
   default: return EINVAL;
+  }
+}
+
+/* What an option error reply means, for messages when the server sent
+ * no text of its own.
+ */
+static const char *
+option_error_meaning (uint32_t reply)
+{
+  switch (reply) {
+  case NBD_REP_ERR_UNSUP: return "option not supported";
+  case NBD_REP_ERR_POLICY: return "forbidden by server policy";
+  case NBD_REP_ERR_INVALID: return "invalid request";
+  case NBD_REP_ERR_PLATFORM: return "not supported on the server's platform";
+  case NBD_REP_ERR_TLS_REQD: return "the server requires TLS first";
+  case NBD_REP_ERR_UNKNOWN: return "no such export";
+  case NBD_REP_ERR_SHUTDOWN: return "the server is shutting down";
+  case NBD_REP_ERR_BLOCK_SIZE_REQD: return "the server requires block size negotiation";
+  case NBD_REP_ERR_TOO_BIG: return "request too big";
+  case NBD_REP_ERR_EXT_HEADER_REQD: return "the server requires extended headers";
+  default: return "unknown error";
   }
 }
 
@@ -382,6 +416,19 @@ advance (struct nbd_handle *h, enum stage stage)
   }
 }
 
+/* GO or INFO succeeded (or the export was named the old ways).  With
+ * nbd_set_request_meta_context on, that request made the contexts known:
+ * the ones the server agreed to, or none when it could not be asked (no
+ * structured replies).  With it off, only nbd_opt_set_meta_context
+ * makes them known, and nbd_can_meta_context fails until then.
+ */
+static void
+export_agreed (struct nbd_handle *h)
+{
+  if (h->request_meta)
+    h->meta_valid = true;
+}
+
 static int
 enter_transmission (struct nbd_handle *h)
 {
@@ -389,6 +436,7 @@ enter_transmission (struct nbd_handle *h)
     set_error (EPROTO, "server did not send export size and flags");
     return -1;
   }
+  export_agreed (h);
   h->state = STATE_TRANSMISSION;
   debug (h, "handshake done: size %" PRIu64 ", flags 0x%x", h->exportsize, h->eflags);
   if (h->opt) {
@@ -446,6 +494,7 @@ stage_done (struct nbd_handle *h)
       return 0;
     }
     if (o->kind == OPT_KIND_INFO) {
+      export_agreed (h);
       h->state = STATE_NEGOTIATING;
       finish_option (h);
       return 0;
@@ -642,8 +691,12 @@ handle_error_reply (struct nbd_handle *h, uint32_t reply, const char *p, uint32_
   case NBD_OPT_STRUCTURED_REPLY:
     /* Refusing a protocol extension is an answer, not a failure (for
      * STARTTLS, stage_done fails the connection if TLS is required).
+     * The caller's own request still learns of it: its completion
+     * callback sees ENOTSUP, while the blocking form returns false.
      */
     o->result = 0;
+    if (o->kind != OPT_KIND_AUTO)
+      record_option_error (o, ENOTSUP, "the server refused the option");
     free (msg);
     return stage_done (h);
   case NBD_OPT_GO:
@@ -666,7 +719,8 @@ handle_error_reply (struct nbd_handle *h, uint32_t reply, const char *p, uint32_
   {
     char *full = NULL;
     if (asprintf (&full, "server replied with error to %s request: %s",
-                  option_name (o->option), msg && *msg ? msg : "(no message)") == -1)
+                  option_name (o->option),
+                  msg && *msg ? msg : option_error_meaning (reply)) == -1)
       full = NULL;
     record_option_error (o, err, full ? full : "option failed");
     free (full);
@@ -810,6 +864,7 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
     h->gflags = flags >> 16;
     h->eflags = flags & 0xffff;
     h->eflags_known = true;
+    export_agreed (h);
     h->state = STATE_TRANSMISSION;
     debug (h, "oldstyle handshake done: size %" PRIu64, h->exportsize);
     return 0;
@@ -874,6 +929,13 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
 
   case STEP_TLS_DONE:
     debug (h, "TLS negotiated: option negotiation continues encrypted");
+    /* The server starts over with the encrypted session: what was
+     * agreed in plaintext no longer holds on either side.
+     */
+    h->sr_negotiated = false;
+    h->eh_negotiated = false;
+    nbd_internal_clear_meta_contexts (h);
+    nbd_internal_forget_export (h);
     h->opt->result = 1;
     return stage_done (h);
 
@@ -921,9 +983,17 @@ start_option (struct nbd_handle *h, enum opt_kind kind,
               nbd_completion_callback *completion, nbd_list_callback *list,
               nbd_context_callback *context, char **queries)
 {
-  struct hs_option *o = new_option (h, kind);
+  struct hs_option *o;
   int r;
 
+  /* Plain newstyle knows only NBD_OPT_EXPORT_NAME (what go falls back
+   * to) and NBD_OPT_ABORT: anything else would go unanswered.
+   */
+  if (!fixed_newstyle (h) && kind != OPT_KIND_GO && kind != OPT_KIND_ABORT) {
+    set_error (ENOTSUP, "server is not using fixed newstyle protocol");
+    return -1;
+  }
+  o = new_option (h, kind);
   if (!o)
     return -1;
   if (queries) {
@@ -948,16 +1018,12 @@ start_option (struct nbd_handle *h, enum opt_kind kind,
   case OPT_KIND_GO:
   case OPT_KIND_INFO:
     /* Forget the previous export's details: a failed request must leave
-     * none behind (nbd_get_size etc. then fail with EINVAL).
+     * none behind (nbd_get_size etc. then fail with EINVAL).  The
+     * contexts too, when this request negotiates them afresh.
      */
-    h->eflags_known = false;
-    h->eflags = 0;
-    h->exportsize = 0;
-    h->block_minimum = h->block_preferred = h->block_maximum = 0;
-    free (h->canonical_name);
-    h->canonical_name = NULL;
-    free (h->description);
-    h->description = NULL;
+    nbd_internal_forget_export (h);
+    if (h->request_meta)
+      nbd_internal_clear_meta_contexts (h);
     r = advance (h, STAGE_META);
     break;
   case OPT_KIND_LIST:
@@ -996,7 +1062,14 @@ start_option (struct nbd_handle *h, enum opt_kind kind,
     free_option (o);
     return -1;
   }
-  return nbd_internal_run (h, false, true);
+  /* From here on the option owns the closures: a failure of the
+   * connection reaches the caller through the completion callback
+   * (which has run by the time nbd_internal_run returns), never as a
+   * second report here.
+   */
+  if (nbd_internal_run (h, false, true) == -1)
+    debug (h, "option queued: the connection failed, reported to the completion");
+  return 0;
 }
 
 static bool
@@ -1006,9 +1079,9 @@ option_finished (struct nbd_handle *h, void *arg)
   return h->opt == NULL && h->state != STATE_HANDSHAKE;
 }
 
-/* Run a blocking option to its end; returns -1 with the option's error. */
+/* Run a blocking option to its end; -1 if the connection was lost. */
 static int
-wait_option (struct nbd_handle *h)
+wait_option_end (struct nbd_handle *h)
 {
   while (!option_finished (h, NULL)) {
     if (h->state == STATE_DEAD || h->state == STATE_CLOSED) {
@@ -1024,6 +1097,15 @@ wait_option (struct nbd_handle *h)
                h->last_opt_msg ? h->last_opt_msg : "the connection was lost");
     return -1;
   }
+  return 0;
+}
+
+/* Run a blocking option to its end; returns -1 with the option's error. */
+static int
+wait_option (struct nbd_handle *h)
+{
+  if (wait_option_end (h) == -1)
+    return -1;
   if (h->last_opt_err) {
     set_error (h->last_opt_err, "%s",
                h->last_opt_msg ? h->last_opt_msg : "option failed");
@@ -1109,14 +1191,17 @@ nbd_unlocked_opt_list (struct nbd_handle *h, nbd_list_callback *list)
   return wait_count (h, start_option (h, OPT_KIND_LIST, NULL, list, NULL, NULL));
 }
 
+/* The blocking form of SR/EH/STARTTLS: true if the server agreed,
+ * false if it refused, -1 only if it gave no answer.
+ */
 static int
 opt_bool (struct nbd_handle *h, enum opt_kind kind)
 {
   if (start_option (h, kind, NULL, NULL, NULL, NULL) == -1)
     return -1;
-  if (wait_option (h) == -1)
+  if (wait_option_end (h) == -1)
     return -1;
-  return h->last_opt_result;
+  return h->last_opt_err == 0 && h->last_opt_result;
 }
 
 int
@@ -1166,23 +1251,11 @@ nbd_unlocked_opt_starttls (struct nbd_handle *h)
   return opt_bool (h, OPT_KIND_STARTTLS);
 }
 
-static int
-meta_needs_sr (struct nbd_handle *h)
-{
-  if (!h->sr_negotiated && !h->eh_negotiated) {
-    set_error (ENOTSUP, "server lacks structured replies, required for meta contexts");
-    return -1;
-  }
-  return 0;
-}
-
 int
 nbd_unlocked_aio_opt_list_meta_context_queries (struct nbd_handle *h, char **queries,
                                                 nbd_context_callback *context,
                                                 nbd_completion_callback *completion)
 {
-  if (meta_needs_sr (h) == -1)
-    return -1;
   return start_option (h, OPT_KIND_LIST_META, completion, NULL, context, queries);
 }
 
@@ -1214,8 +1287,6 @@ nbd_unlocked_aio_opt_set_meta_context_queries (struct nbd_handle *h, char **quer
                                                nbd_context_callback *context,
                                                nbd_completion_callback *completion)
 {
-  if (meta_needs_sr (h) == -1)
-    return -1;
   return start_option (h, OPT_KIND_SET_META, completion, NULL, context, queries);
 }
 
@@ -1321,8 +1392,12 @@ nbd_unlocked_can_block_status_payload (struct nbd_handle *h)
 int
 nbd_unlocked_can_meta_context (struct nbd_handle *h, const char *name)
 {
-  if (!h->meta_valid && need_export_info (h) == -1)
+  /* Nothing requested: a plain no.  Requested: only once negotiated. */
+  if (h->request_meta_contexts.len > 0 && !h->meta_valid) {
+    set_error (EINVAL, "the requested meta contexts have not been negotiated "
+               "yet (nbd_opt_set_meta_context, nbd_opt_info or nbd_opt_go)");
     return -1;
+  }
   for (size_t i = 0; i < h->nr_meta_contexts; i++)
     if (strcmp (h->meta_contexts[i].name, name) == 0)
       return 1;

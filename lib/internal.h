@@ -396,6 +396,9 @@ extern const char *nbd_internal_tls_priority (struct nbd_handle *h);
 
 /* ---- meta contexts (handshake.c) ---- */
 extern void nbd_internal_clear_meta_contexts (struct nbd_handle *h);
+/* Forget the export's size, flags, block sizes, name and description
+ * (another export was named, or the server started over under TLS). */
+extern void nbd_internal_forget_export (struct nbd_handle *h);
 
 /* ---- utils.c ---- */
 extern int nbd_internal_string_vector_append (struct string_vector *v, const char *s);

@@ -15,7 +15,7 @@
 
 #include <libnbd.h>
 
-#include "hs-helpers.h"
+#include "opt-helpers.h"
 
 #define SIZE 1048576
 
@@ -72,46 +72,11 @@ ctx_closure (struct ctx_data *d)
                                   .free = ctx_free };
 }
 
-struct completion_data {
-  int calls;
-  int error;
-  int frees;
-};
-
-static int
-completion_cb (void *opaque, int *error)
-{
-  struct completion_data *d = opaque;
-  d->calls++;
-  d->error = *error;
-  return 1;
-}
-
-static void
-completion_free (void *opaque)
-{
-  struct completion_data *d = opaque;
-  d->frees++;
-}
-
 static void
 free_count_list (void *opaque)
 {
   struct list_data *d = opaque;
   d->frees++;
-}
-
-/* Drive an aio option request until the handle is no longer connecting. */
-static void
-wait_not_connecting (struct nbd_handle *h)
-{
-  int i;
-  for (i = 0; i < 1000 && nbd_aio_is_connecting (h); i++)
-    if (nbd_poll (h, 5000) == -1) {
-      fprintf (stderr, "nbd_poll: %s\n", nbd_get_error ());
-      break;
-    }
-  CHECK (!nbd_aio_is_connecting (h), "still connecting after polling");
 }
 
 static struct nbd_handle *
@@ -353,11 +318,17 @@ test_sr_eh (const char *sock)
     return;
   }
   CHECK_EQ (nbd_get_structured_replies_negotiated (h), 0);
-  /* Meta contexts need structured replies. */
-  CHECK_FAILS (nbd_opt_list_meta_context (h, (nbd_context_callback) {
-        .callback = ctx_cb, .user_data = &cd }), ENOTSUP,
-    "nbd_opt_list_meta_context", NULL);
-  CHECK_EQ (cd.calls, 0);
+  /* Listing without structured replies is the server's call (nbdkit
+   * 1.32 answers); test-opt-negotiation checks that it is sent.
+   */
+  {
+    int r = nbd_opt_list_meta_context (h, (nbd_context_callback) {
+        .callback = ctx_cb, .user_data = &cd });
+    CHECK (r == -1 || r == cd.calls, "opt_list_meta_context: %d, %d calls",
+           r, cd.calls);
+  }
+  CHECK_EQ (nbd_aio_is_negotiating (h), 1);
+  memset (&cd, 0, sizeof cd);
 
 #ifdef LIBNBD_HAVE_NBD_OPT_EXTENDED_HEADERS
   /* nbdkit 1.32 does not know NBD_OPT_EXTENDED_HEADERS. */
@@ -399,16 +370,6 @@ test_sr_eh (const char *sock)
     CHECK_EQ (nbd_can_df (h), 0);
   }
   nbd_close (h);
-}
-
-/* A completion closure counting into *c, which is cleared first. */
-static nbd_completion_callback
-completion (struct completion_data *c)
-{
-  memset (c, 0, sizeof *c);
-  return (nbd_completion_callback) { .callback = completion_cb,
-                                     .user_data = c,
-                                     .free = completion_free };
 }
 
 /* Run the option to its end: its completion was called once with
@@ -545,27 +506,7 @@ main (void)
   struct server s;
 
   alarm (120);
-  if (!have_program ("nbdkit")) {
-    fprintf (stderr, "%s: nbdkit not found, skipping\n", __FILE__);
-    exit (77);
-  }
-  /* Exports "a" (1M) and "b" (2M) through the eval plugin; anything
-   * else is refused.
-   */
-  if (start_nbdkit (&s, "eval",
-                    "list_exports=echo INTERLEAVED; echo a; echo desc; echo b; echo desc-b",
-                    "default_export=echo a",
-                    "open=case \"$3\" in a|b) echo \"$3\" ;; *) echo ENOENT unknown export >&2; exit 1 ;; esac",
-                    "get_size=if [ \"$2\" = b ]; then echo 2M; else echo 1M; fi",
-                    "export_description=echo desc",
-                    "pread=dd if=/dev/zero count=$3 iflag=count_bytes 2>/dev/null",
-                    "pwrite=cat >/dev/null",
-                    "flush=:", "trim=:", "zero=:",
-                    "can_write=exit 0", "can_flush=exit 0",
-                    NULL) == -1) {
-    fprintf (stderr, "could not start nbdkit\n");
-    exit (EXIT_FAILURE);
-  }
+  start_two_exports_or_exit (&s, __FILE__);
   test_wrong_state (s.sock);
   test_list_info_go (s.sock);
   test_abort (s.sock);
