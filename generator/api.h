@@ -117,6 +117,7 @@ struct call {
   bool handwritten;         /* true: entry point written by hand in lib/, not generated */
   bool is_async;            /* true: nbd_aio_* call completed via a completion closure */
   bool not_implemented;     /* true: generated entry point fails with ENOTSUP */
+  bool extension;           /* true: beyond upstream: <libnbd-ext.h>, node LIBNBD_EXT_1 */
 };
 
 /* Description markup (rendered to troff by the generator):
@@ -155,6 +156,7 @@ struct constant {
 extern const struct call api_handle_calls[];
 extern const struct call api_connect_calls[];
 extern const struct call api_command_calls[];
+extern const struct call api_ext_calls[];
 extern const struct call api_info_calls[];
 extern const struct constset api_constsets[];
 extern const struct closure api_closures[];

@@ -157,7 +157,10 @@ add_table (const struct call *table)
         die ("call %s described twice", c->name);
     if (!c->version || !c->summary || !c->description)
       die ("call %s: version, summary and description are required", c->name);
-    version_minor (c->version);
+    if (c->extension != (strncmp (c->name, "ext_", 4) == 0))
+      die ("call %s: extensions, and only they, are named nbd_ext_*", c->name);
+    if (!c->extension)
+      version_minor (c->version);
     for (const struct arg *a = c->args; a->kind != ARG_END; a++) {
       if (a->kind == ARG_ENUM || a->kind == ARG_FLAGS)
         find_set (a->set);
@@ -386,11 +389,37 @@ emit_header (void)
 
   for (size_t i = 0; i < ncalls; i++) {
     const struct call *c = calls[i];
+    if (c->extension)
+      continue;
     print_prototype (c, "extern ", 0);
     pr (";\n#define LIBNBD_HAVE_NBD_%s 1\n\n", upper (c->name));
   }
 
   pr ("#ifdef __cplusplus\n}\n#endif\n\n#endif /* LIBNBD_H */\n");
+  close_output ();
+}
+
+/* <libnbd-ext.h>: the extensions, so that <libnbd.h> stays exactly
+ * upstream's surface.
+ */
+static void
+emit_ext_header (void)
+{
+  open_output ("include/libnbd-ext.h");
+  pr ("/* libnbd-ext: this library's extensions to the libnbd API (see\n"
+      " * libnbd-ext(3)).  Generated from generator/api-ext.c by\n"
+      " * generator/generator.c: do not edit.  LGPLv2+.\n"
+      " */\n\n");
+  pr ("#ifndef LIBNBD_EXT_H\n#define LIBNBD_EXT_H\n\n#include <libnbd.h>\n\n");
+  pr ("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+  for (size_t i = 0; i < ncalls; i++) {
+    const struct call *c = calls[i];
+    if (!c->extension)
+      continue;
+    print_prototype (c, "extern ", 0);
+    pr (";\n#define LIBNBD_HAVE_NBD_%s 1\n\n", upper (c->name));
+  }
+  pr ("#ifdef __cplusplus\n}\n#endif\n\n#endif /* LIBNBD_EXT_H */\n");
   close_output ();
 }
 
@@ -719,6 +748,12 @@ emit_syms (void)
       pr ("} LIBNBD_1.%d;\n", prev);
     prev = minor;
   }
+  /* The extensions last, inheriting every upstream node. */
+  pr ("\nLIBNBD_EXT_1 {\n  global:\n");
+  for (size_t i = 0; i < ncalls; i++)
+    if (calls[i]->extension)
+      pr ("    nbd_%s;\n", calls[i]->name);
+  pr ("} LIBNBD_1.%d;\n", prev);
   close_output ();
 }
 
@@ -823,7 +858,8 @@ emit_man_page (const struct call *c)
   pr (".TH NBD_%s 3 \"\" \"libnbd %s\" \"LIBNBD\"\n", upper (c->name), PACKAGE_VERSION);
   pr (".SH NAME\nnbd_%s \\- ", c->name);
   man_inline (c->summary, strlen (c->summary));
-  pr ("\n.SH SYNOPSIS\n.nf\n.B #include <libnbd.h>\n.PP\n");
+  pr ("\n.SH SYNOPSIS\n.nf\n.B #include <%s>\n.PP\n",
+      c->extension ? "libnbd-ext.h" : "libnbd.h");
 
   /* Render the prototype into a buffer, then escape it. */
   saved = out;
@@ -957,7 +993,12 @@ emit_man_page (const struct call *c)
     pr (".TE\n");
   }
 
-  pr (".SH VERSION\n.PP\nThis call first appeared in libnbd %s.\n", c->version);
+  if (c->extension)
+    pr (".SH VERSION\n.PP\nThis call is an extension of this library, not part of "
+        "upstream libnbd:\nit is declared in \\fB<libnbd-ext.h>\\fR and exported "
+        "under the symbol version\n\\fBLIBNBD_EXT_1\\fR (see \\fBlibnbd-ext\\fR(3)).\n");
+  else
+    pr (".SH VERSION\n.PP\nThis call first appeared in libnbd %s.\n", c->version);
   pr (".PP\nTo check for it at compile time, test the macro:\n.PP\n.in +4n\n.nf\n"
       "#define LIBNBD_HAVE_NBD_%s 1\n.fi\n.in\n", upper (c->name));
 
@@ -1014,12 +1055,14 @@ main (int argc, char *argv[])
   add_table (api_connect_calls);
   add_table (api_info_calls);
   add_table (api_command_calls);
+  add_table (api_ext_calls);
   qsort (calls, ncalls, sizeof calls[0], cmp_calls);
 
   make_dir ("include");
   make_dir ("lib");
   make_dir ("docs");
   emit_header ();
+  emit_ext_header ();
   emit_unlocked_h ();
   emit_api_c ();
   emit_syms ();

@@ -331,8 +331,11 @@ finish_option (struct nbd_handle *h)
   free (h->last_opt_msg);
   h->last_opt_msg = o->errmsg;
   o->errmsg = NULL;
-  if (o->completion.callback)
+  if (o->completion.callback) {
+    h->in_callback++;
     o->completion.callback (o->completion.user_data, &err);
+    h->in_callback--;
+  }
   free_option (o);
 }
 
@@ -586,8 +589,11 @@ handle_meta_context_reply (struct nbd_handle *h, const char *p, uint32_t len)
     return -1;
   }
   o->count++;
-  if (o->context.callback)
+  if (o->context.callback) {
+    h->in_callback++;
     o->context.callback (o->context.user_data, name);
+    h->in_callback--;
+  }
   if (o->option == NBD_OPT_SET_META_CONTEXT) {
     struct meta_context *m = realloc (o->new_meta, (o->nr_new_meta + 1) * sizeof *m);
     if (!m) {
@@ -625,8 +631,11 @@ handle_server_reply (struct nbd_handle *h, const char *p, uint32_t len)
     return -1;
   }
   o->count++;
-  if (o->list.callback)
+  if (o->list.callback) {
+    h->in_callback++;
     o->list.callback (o->list.user_data, name, desc);
+    h->in_callback--;
+  }
   free (name);
   free (desc);
   return 0;
@@ -1142,6 +1151,8 @@ nbd_unlocked_aio_opt_go (struct nbd_handle *h, nbd_completion_callback *completi
 int
 nbd_unlocked_opt_go (struct nbd_handle *h)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   if (start_option (h, OPT_KIND_GO, NULL, NULL, NULL, NULL) == -1)
     return -1;
   return wait_option (h);
@@ -1156,6 +1167,8 @@ nbd_unlocked_aio_opt_info (struct nbd_handle *h, nbd_completion_callback *comple
 int
 nbd_unlocked_opt_info (struct nbd_handle *h)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   if (start_option (h, OPT_KIND_INFO, NULL, NULL, NULL, NULL) == -1)
     return -1;
   return wait_option (h);
@@ -1170,6 +1183,8 @@ nbd_unlocked_aio_opt_abort (struct nbd_handle *h)
 int
 nbd_unlocked_opt_abort (struct nbd_handle *h)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   if (start_option (h, OPT_KIND_ABORT, NULL, NULL, NULL, NULL) == -1)
     return -1;
   while (h->state == STATE_HANDSHAKE)
@@ -1188,6 +1203,8 @@ nbd_unlocked_aio_opt_list (struct nbd_handle *h, nbd_list_callback *list,
 int
 nbd_unlocked_opt_list (struct nbd_handle *h, nbd_list_callback *list)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_count (h, start_option (h, OPT_KIND_LIST, NULL, list, NULL, NULL));
 }
 
@@ -1214,6 +1231,8 @@ nbd_unlocked_aio_opt_structured_reply (struct nbd_handle *h,
 int
 nbd_unlocked_opt_structured_reply (struct nbd_handle *h)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return opt_bool (h, OPT_KIND_STRUCTURED_REPLY);
 }
 
@@ -1227,6 +1246,8 @@ nbd_unlocked_aio_opt_extended_headers (struct nbd_handle *h,
 int
 nbd_unlocked_opt_extended_headers (struct nbd_handle *h)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return opt_bool (h, OPT_KIND_EXTENDED_HEADERS);
 }
 
@@ -1244,6 +1265,8 @@ nbd_unlocked_aio_opt_starttls (struct nbd_handle *h,
 int
 nbd_unlocked_opt_starttls (struct nbd_handle *h)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   if (!nbd_unlocked_supports_tls (h)) {
     set_error (ENOTSUP, "libnbd was built without TLS support");
     return -1;
@@ -1272,6 +1295,8 @@ int
 nbd_unlocked_opt_list_meta_context_queries (struct nbd_handle *h, char **queries,
                                             nbd_context_callback *context)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_count (h, nbd_unlocked_aio_opt_list_meta_context_queries (h, queries,
                                                                       context, NULL));
 }
@@ -1279,6 +1304,8 @@ nbd_unlocked_opt_list_meta_context_queries (struct nbd_handle *h, char **queries
 int
 nbd_unlocked_opt_list_meta_context (struct nbd_handle *h, nbd_context_callback *context)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_count (h, nbd_unlocked_aio_opt_list_meta_context (h, context, NULL));
 }
 
@@ -1303,6 +1330,8 @@ int
 nbd_unlocked_opt_set_meta_context_queries (struct nbd_handle *h, char **queries,
                                            nbd_context_callback *context)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_count (h, nbd_unlocked_aio_opt_set_meta_context_queries (h, queries,
                                                                       context, NULL));
 }
@@ -1310,6 +1339,8 @@ nbd_unlocked_opt_set_meta_context_queries (struct nbd_handle *h, char **queries,
 int
 nbd_unlocked_opt_set_meta_context (struct nbd_handle *h, nbd_context_callback *context)
 {
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
   return wait_count (h, nbd_unlocked_aio_opt_set_meta_context (h, context, NULL));
 }
 

@@ -17,6 +17,7 @@
  * declares is exported (and the version script assigns the nodes). */
 #pragma GCC visibility push(default)
 #include "libnbd.h"
+#include "libnbd-ext.h"
 #pragma GCC visibility pop
 #include "nbd-protocol.h"
 #include "unlocked.h"

@@ -88,6 +88,8 @@ struct nbd_uri {
   char *nbd_port;
   int tls_verify_peer;
   int compress;
+  int64_t connect_timeout_ms;   /* extension parameters, -1 if absent */
+  int64_t request_timeout_ms;
 };
 
 static void
@@ -215,6 +217,20 @@ parse_param (struct nbd_handle *h, struct nbd_uri *u,
     r = u->tls_verify_peer = parse_bool ("tls-verify-peer", value);
   else if (strcasecmp (name, "compress") == 0)
     r = u->compress = parse_bool ("compress", value);
+  else if (strcasecmp (name, "connect-timeout") == 0
+           || strcasecmp (name, "request-timeout") == 0) {
+    /* Extensions (libnbd-ext(3)): seconds, decimals allowed. */
+    int64_t ms = nbd_internal_parse_timeout (value);
+    if (ms < 0) {
+      set_error (EINVAL, "URI query parameter %s: cannot parse '%s' as a number "
+                 "of seconds", name, value);
+      r = -1;
+    }
+    else if (tolower ((unsigned char) name[0]) == 'c')
+      u->connect_timeout_ms = ms;
+    else
+      u->request_timeout_ms = ms;
+  }
   else
     debug (h, "ignoring unknown URI query parameter '%s'", name);
   free (name);
@@ -250,6 +266,7 @@ parse_nbd_uri (struct nbd_handle *h, const char *raw, struct nbd_uri *u)
   u->port = -1;
   u->tls_verify_peer = -1;
   u->compress = -1;
+  u->connect_timeout_ms = u->request_timeout_ms = -1;
 
   /* Raw: the parts stay escaped, so that decode can see a %00. */
   x = xmlParseURIRaw (raw, 1);
@@ -544,6 +561,10 @@ apply_settings (struct nbd_handle *h, const struct nbd_uri *u)
   if (u->tls_priority
       && nbd_unlocked_set_tls_priority (h, u->tls_priority) == -1)
     return -1;
+  if (u->connect_timeout_ms >= 0)
+    h->connect_timeout_ms = (uint32_t) u->connect_timeout_ms;
+  if (u->request_timeout_ms >= 0)
+    nbd_unlocked_ext_set_request_timeout (h, (uint32_t) u->request_timeout_ms);
   return 0;
 }
 
@@ -690,12 +711,20 @@ nbd_unlocked_aio_connect_uri (struct nbd_handle *h, const char *raw_uri)
   return r;
 }
 
+static int
+start_uri (struct nbd_handle *h, const void *args)
+{
+  return nbd_unlocked_aio_connect_uri (h, (const char *) args);
+}
+
 int
 nbd_unlocked_connect_uri (struct nbd_handle *h, const char *uri)
 {
-  if (nbd_unlocked_aio_connect_uri (h, uri) == -1)
-    return -1;
-  return nbd_internal_wait_connected (h);
+  /* A server not there yet is retried while a connect timeout runs, as
+   * for nbd_connect_unix / nbd_connect_tcp (a subprocess never is: it
+   * fails otherwise than with ECONNREFUSED or ENOENT).
+   */
+  return nbd_internal_connect_blocking (h, start_uri, uri, true);
 }
 
 int

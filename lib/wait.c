@@ -91,9 +91,15 @@ nbd_internal_wake_leader (struct nbd_handle *h)
     wake (h);
 }
 
+/* Written by hand, not generated: an entry point takes the lock and
+ * touches thread-local error state, neither of which a signal handler
+ * may do.  Only an atomic store and write(2) here.
+ */
 int
-nbd_unlocked_ext_cancel (struct nbd_handle *h)
+nbd_ext_cancel (struct nbd_handle *h)
 {
+  if (h == NULL)
+    return -1;
   atomic_store (&h->cancel_requested, true);
   wake (h);
   return 0;

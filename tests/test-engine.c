@@ -335,6 +335,49 @@ test_nested_calls (const char *sock)
   check_case = NULL;
 }
 
+/* Item 6 in option mode: an option's completion callback (the handle is
+ * negotiating again by then, so the state check passes) may not run a
+ * blocking option; an aio option is fine.
+ */
+struct opt_nested { struct nbd_handle *h; int calls, result, err, aio; };
+
+static int
+opt_done_calls_opt_go (void *opaque, int *error)
+{
+  struct opt_nested *d = opaque;
+  (void) error;
+  d->calls++;
+  d->result = nbd_opt_go (d->h);
+  d->err = d->result == -1 ? nbd_get_errno () : 0;
+  return 1;
+}
+
+static void
+test_nested_opt_call (const char *sock)
+{
+  struct nbd_handle *h = new_handle ();
+  struct opt_nested d = { .h = h };
+
+  check_case = "blocking option from an option callback";
+  CHECK_EQ (nbd_set_opt_mode (h, true), 0);
+  if (connect_or_fail (h, sock, check_case) == 0) {
+    CHECK_EQ (nbd_aio_opt_info (h, (nbd_completion_callback) {
+                                  .callback = opt_done_calls_opt_go,
+                                  .user_data = &d }), 0);
+    for (int i = 0; i < 100 && d.calls == 0; i++)
+      if (nbd_poll (h, 100) == -1)
+        break;
+    CHECK_EQ (d.calls, 1);
+    CHECK (d.result == -1 && d.err == EDEADLK, "nbd_opt_go from a completion "
+           "callback: %d (errno %d)", d.result, d.err);
+    CHECK_EQ (nbd_aio_is_negotiating (h), 1);
+    EXPECT_OK (nbd_opt_go (h));
+    CHECK_EQ (nbd_aio_is_ready (h), 1);
+  }
+  nbd_close (h);
+  check_case = NULL;
+}
+
 /* Item 5: oldstyle (simple replies), chunk callback fails. */
 static int
 failing_chunk (void *opaque, const void *subbuf, size_t count, uint64_t offset,
@@ -608,6 +651,7 @@ main (void)
   test_free_at_retirement (s.sock);
   test_free_only_closure (s.sock);
   test_nested_calls (s.sock);
+  test_nested_opt_call (s.sock);
   test_refused_read_zeroes (s.sock);
   test_notify_write_and_double_disconnect (s.sock);
   server_stop (&s);

@@ -100,6 +100,18 @@ for page in "$docs"/nbd_*.3; do
     fi
 done
 
+# Every reference to one of this library's pages (nbd_*(3), libnbd*(3))
+# names a page that exists.
+for page in "$docs"/nbd_*.3 "$docs"/libnbd.3 "$docs"/libnbd-ext.3; do
+    for ref in $(grep -o '\\fB\(nbd_[a-z0-9_]*\|libnbd[a-z-]*\)\\fR(3)' "$page" |
+                 sed 's/^\\fB//; s/\\fR(3)$//' | LC_ALL=C sort -u); do
+        if ! test -f "$docs/$ref.3"; then
+            echo "$0: $(basename "$page") refers to $ref(3), which does not exist"
+            fail=1
+        fi
+    done
+done
+
 echo "$0: checked $checked man pages"
 test "$checked" -eq "$n" || fail=1
 exit $fail

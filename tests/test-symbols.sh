@@ -8,14 +8,28 @@ set -euo pipefail
 : "${srcdir:=.}"
 
 so="$abs_top_builddir/lib/.libs/libnbd.so.0"
-expected="$srcdir/symbols.txt"
 fail=0
 
 test -f "$so" || { echo "$0: $so not found"; exit 1; }
-test -s "$expected" || { echo "$0: $expected missing or empty"; exit 1; }
+for f in symbols.txt symbols-ext.txt; do
+    test -s "$srcdir/$f" || { echo "$0: $srcdir/$f missing or empty"; exit 1; }
+done
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+
+# Upstream's symbols (symbols.txt), plus this library's extensions, all in
+# their own node LIBNBD_EXT_1 (symbols-ext.txt): nothing else.
+if grep -v ' LIBNBD_EXT_1$' "$srcdir/symbols-ext.txt"; then
+    echo "$0: the extensions above are not in LIBNBD_EXT_1"
+    fail=1
+fi
+if grep -E '^nbd_ext_| LIBNBD_EXT' "$srcdir/symbols.txt"; then
+    echo "$0: symbols.txt (upstream's list) names extensions"
+    fail=1
+fi
+expected="$tmp/expected"
+cat "$srcdir/symbols.txt" "$srcdir/symbols-ext.txt" > "$expected"
 
 nm -D --defined-only --with-symbol-versions "$so" > "$tmp/nm"
 

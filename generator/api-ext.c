@@ -1,0 +1,133 @@
+/* Extensions beyond upstream libnbd: timeouts, cancellation and the
+ * event-loop deadline.  Declared in <libnbd-ext.h> (never in <libnbd.h>),
+ * exported under their own version node LIBNBD_EXT_1.
+ */
+#include "api.h"
+
+#define EXT(...) .extension = true, .version = "EXT_1", __VA_ARGS__
+
+#define DEAD_NOTE \
+  "NBD cannot cancel a single command, and a late reply must never land " \
+  "in a buffer its owner has given up, so it is the whole connection " \
+  "that ends: the handle becomes dead, every command still in flight " \
+  "fails with the same errno (its completion callback runs and its " \
+  "closures are freed as for any lost connection), and every blocking " \
+  "call waiting on the handle returns -1 with it."
+
+const struct call api_ext_calls[] = {
+  {
+    .name = "ext_set_request_timeout",
+    .args = { A_UINT32 ("ms") },
+    .ret = RET_ERR,
+    EXT (.summary = "bound how long a command may wait for its reply"),
+    .description =
+      "Give every command a deadline: if its reply has not fully arrived "
+      "C<ms> milliseconds after it was issued, the connection is ended "
+      "with C<ETIMEDOUT>. 0 (the default) means no deadline.\n\n"
+      DEAD_NOTE "\n\n"
+      "Commands already in flight get the new timeout counted from now. "
+      "The default can also be set without changing a program: the "
+      "environment variable C<LIBNBD_REQUEST_TIMEOUT> (seconds, decimals "
+      "allowed) is read by L<nbd_create(3)>, and the URI query parameter "
+      "C<request-timeout=SECONDS> is applied by L<nbd_connect_uri(3)>. "
+      "Blocking calls, L<nbd_poll(3)> and L<nbd_poll2(3)> honour the "
+      "deadline by themselves; an event loop asks "
+      "L<nbd_ext_aio_get_timeout(3)> when to call "
+      "L<nbd_ext_aio_notify_timeout(3)>.",
+    .see_also = "nbd_ext_get_request_timeout(3) nbd_ext_set_connect_timeout(3) "
+      "nbd_ext_cancel(3) libnbd-ext(3)",
+  },
+  {
+    .name = "ext_get_request_timeout",
+    .ret = RET_INT64,
+    EXT (.summary = "return the request timeout"),
+    .description =
+      "Return the request timeout in milliseconds, 0 if commands may wait "
+      "for ever (see L<nbd_ext_set_request_timeout(3)>).",
+    .see_also = "nbd_ext_set_request_timeout(3) libnbd-ext(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "ext_set_connect_timeout",
+    .args = { A_UINT32 ("ms") },
+    .ret = RET_ERR,
+    EXT (.summary = "bound how long connecting may take, and retry meanwhile"),
+    .description =
+      "Bound each connect call: the connection, the handshake and any TLS "
+      "negotiation together must finish within C<ms> milliseconds, or the "
+      "call fails with C<ETIMEDOUT> and the handle is dead. 0 (the "
+      "default) means no bound.\n\n"
+      "While the timeout runs, the blocking L<nbd_connect_unix(3)>, "
+      "L<nbd_connect_tcp(3)>, L<nbd_connect_vsock(3)> and "
+      "L<nbd_connect_uri(3)> try again when the server is not there yet "
+      "(C<ECONNREFUSED>, or C<ENOENT> for a Unix socket that does not "
+      "exist yet), waiting 10 ms, then twice as long each time up to 1 s. "
+      "So a program may start a server and connect at once, without a "
+      "loop of its own. Subprocess connections "
+      "(L<nbd_connect_command(3)>, socket activation) are not retried.\n\n"
+      "The timeout starts when the library first waits for the "
+      "connection. The environment variable C<LIBNBD_CONNECT_TIMEOUT> "
+      "(seconds, decimals allowed; read by L<nbd_create(3)>) and the URI "
+      "query parameter C<connect-timeout=SECONDS> set it without code "
+      "changes, e.g.:\n\n"
+      "  LIBNBD_CONNECT_TIMEOUT=5 nbdinfo nbd://server.example.com",
+    .see_also = "nbd_ext_get_connect_timeout(3) nbd_ext_set_request_timeout(3) "
+      "nbd_ext_cancel(3) libnbd-ext(3)",
+  },
+  {
+    .name = "ext_get_connect_timeout",
+    .ret = RET_INT64,
+    EXT (.summary = "return the connect timeout"),
+    .description =
+      "Return the connect timeout in milliseconds, 0 if none (see "
+      "L<nbd_ext_set_connect_timeout(3)>).",
+    .see_also = "nbd_ext_set_connect_timeout(3) libnbd-ext(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "ext_cancel",
+    .ret = RET_ERR,
+    EXT (.summary = "cancel every call blocked on the handle"),
+    .description =
+      "Make every call blocked on C<h> (blocking commands, connects, "
+      "options, L<nbd_poll(3)>) return -1 with C<ECANCELED> within "
+      "milliseconds, and end the connection.\n\n"
+      DEAD_NOTE "\n\n"
+      "This call may be made from any thread and from a signal handler: "
+      "it takes no lock and allocates nothing (it sets a flag and writes "
+      "to a descriptor the waiting thread polls). For the same reason a "
+      "NULL handle returns -1 without setting an error. If nothing is "
+      "waiting, the connection ends at the next call that waits on it.",
+    .see_also = "nbd_ext_set_request_timeout(3) libnbd-ext(3)",
+    .unlocked = true,
+    .handwritten = true,
+  },
+  {
+    .name = "ext_aio_get_timeout",
+    .ret = RET_INT64,
+    EXT (.summary = "milliseconds until the library must be called again"),
+    .description =
+      "For programs with their own event loop: return how many "
+      "milliseconds may pass before L<nbd_ext_aio_notify_timeout(3)> must "
+      "be called, -1 if there is no deadline (no timeout set, or nothing "
+      "is waiting), 0 if a deadline has passed or a cancel is pending. "
+      "Use it as the upper bound of the loop's wait, as with "
+      "C<curl_multi_timeout> or C<ares_timeout>.",
+    .see_also = "nbd_ext_aio_notify_timeout(3) nbd_ext_set_request_timeout(3) "
+      "nbd_aio_get_fd(3) libnbd-ext(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "ext_aio_notify_timeout",
+    .ret = RET_ERR,
+    EXT (.summary = "act on passed deadlines"),
+    .description =
+      "For programs with their own event loop: end the connection if a "
+      "deadline (request or connect timeout) has passed or "
+      "L<nbd_ext_cancel(3)> was called, then return -1 with "
+      "C<ETIMEDOUT> or C<ECANCELED>; otherwise return 0 and do nothing. "
+      "Calling it early is harmless.",
+    .see_also = "nbd_ext_aio_get_timeout(3) libnbd-ext(3)",
+  },
+  { .name = NULL },
+};

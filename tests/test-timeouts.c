@@ -1,0 +1,394 @@
+/* Timeouts, cancellation and connect retry (libnbd-ext(3)), against real
+ * and deliberately stalled servers:
+ *
+ *  - a server that accepts and never sends the greeting: the connect
+ *    timeout ends the connect with ETIMEDOUT (environment, URI, call);
+ *  - a server that never answers a command (nbdkit's delay filter): the
+ *    request timeout fails it with ETIMEDOUT, the handle is dead, every
+ *    command in flight fails with ETIMEDOUT and its closures run once;
+ *  - a server answering after a delay shorter than the timeout: success;
+ *  - a unix socket that appears 1 s after the connect call: the connect
+ *    retries and succeeds;
+ *  - nbd_ext_cancel from another thread and from a SIGALRM handler during
+ *    a blocking read: ECANCELED within milliseconds;
+ *  - nbd_ext_aio_get_timeout / nbd_ext_aio_notify_timeout for event loops;
+ *  - many threads with timeouts on one handle.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libnbd-ext.h>
+
+#include "hs-helpers.h"
+
+#define PROG "test-timeouts"
+
+static double
+now (void)
+{
+  return monotonic_seconds ();
+}
+
+/* ---- A server that accepts and then says nothing ---- */
+
+struct stalled {
+  char dir[64];
+  char path[128];
+  int lfd;
+};
+
+static void
+stalled_start (struct stalled *s)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+  strcpy (s->dir, "/tmp/libnbd-stall-XXXXXX");
+  REQUIRE (mkdtemp (s->dir) != NULL, "mkdtemp");
+  snprintf (s->path, sizeof s->path, "%s/sock", s->dir);
+  strcpy (addr.sun_path, s->path);
+  s->lfd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE (s->lfd >= 0, "socket");
+  REQUIRE (bind (s->lfd, (struct sockaddr *) &addr, sizeof addr) == 0, "bind");
+  /* The kernel completes connects into the backlog: nobody ever accepts
+   * or writes, which is all a stalled server needs to do.
+   */
+  REQUIRE (listen (s->lfd, 16) == 0, "listen");
+}
+
+static void
+stalled_stop (struct stalled *s)
+{
+  close (s->lfd);
+  unlink (s->path);
+  rmdir (s->dir);
+}
+
+/* ---- Connect timeout ---- */
+
+static void
+test_connect_timeout (void)
+{
+  struct stalled s;
+  struct nbd_handle *h;
+  double t0;
+  char uri[256];
+
+  stalled_start (&s);
+
+  check_case = "connect timeout (call)";
+  h = new_handle ();
+  CHECK_EQ (nbd_ext_get_connect_timeout (h), 0);
+  CHECK_EQ (nbd_ext_set_connect_timeout (h, 300), 0);
+  CHECK_EQ (nbd_ext_get_connect_timeout (h), 300);
+  t0 = now ();
+  CHECK_FAILS (nbd_connect_unix (h, s.path), ETIMEDOUT, "nbd_connect_unix", NULL);
+  CHECK (now () - t0 >= 0.25 && now () - t0 < 3, "took %.2f s", now () - t0);
+  CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+  nbd_close (h);
+
+  check_case = "connect timeout (environment)";
+  setenv ("LIBNBD_CONNECT_TIMEOUT", "0.3", 1);
+  h = new_handle ();
+  unsetenv ("LIBNBD_CONNECT_TIMEOUT");
+  CHECK_EQ (nbd_ext_get_connect_timeout (h), 300);
+  t0 = now ();
+  CHECK_FAILS (nbd_connect_unix (h, s.path), ETIMEDOUT, "nbd_connect_unix", NULL);
+  CHECK (now () - t0 < 3, "took %.2f s", now () - t0);
+  nbd_close (h);
+
+  check_case = "connect timeout (malformed environment ignored)";
+  setenv ("LIBNBD_CONNECT_TIMEOUT", "soon", 1);
+  h = new_handle ();
+  unsetenv ("LIBNBD_CONNECT_TIMEOUT");
+  CHECK_EQ (nbd_ext_get_connect_timeout (h), 0);
+  nbd_close (h);
+
+  check_case = "connect timeout (URI)";
+  h = new_handle ();
+  snprintf (uri, sizeof uri, "nbd+unix:///?socket=%s&connect-timeout=0.3", s.path);
+  t0 = now ();
+  CHECK_FAILS (nbd_connect_uri (h, uri), ETIMEDOUT, "nbd_connect_uri", NULL);
+  CHECK (now () - t0 < 3, "took %.2f s", now () - t0);
+  nbd_close (h);
+
+  check_case = "connect timeout (malformed URI)";
+  h = new_handle ();
+  snprintf (uri, sizeof uri, "nbd+unix:///?socket=%s&connect-timeout=1x", s.path);
+  CHECK_FAILS (nbd_connect_uri (h, uri), EINVAL, "nbd_connect_uri", "connect-timeout");
+  nbd_close (h);
+
+  check_case = "connect timeout (event loop)";
+  h = new_handle ();
+  CHECK_EQ (nbd_ext_aio_get_timeout (h), -1);
+  CHECK_EQ (nbd_ext_set_connect_timeout (h, 200), 0);
+  CHECK_EQ (nbd_aio_connect_unix (h, s.path), 0);
+  {
+    int64_t ms = nbd_ext_aio_get_timeout (h);
+    CHECK (ms > 0 && ms <= 200, "aio_get_timeout: %" PRIi64, ms);
+    while (nbd_aio_is_connecting (h) && now () - t0 < 10) {
+      ms = nbd_ext_aio_get_timeout (h);
+      if (ms == 0)
+        nbd_ext_aio_notify_timeout (h);
+      else
+        usleep (10000);
+    }
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+  }
+  nbd_close (h);
+
+  stalled_stop (&s);
+  check_case = NULL;
+}
+
+/* ---- Connect retry: the socket appears later ---- */
+
+static void
+test_connect_retry (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+  char dir[] = "/tmp/libnbd-late-XXXXXX", sock[128];
+  pid_t pid;
+  double t0;
+
+  check_case = "connect retry";
+  REQUIRE (mkdtemp (dir) != NULL, "mkdtemp");
+  snprintf (sock, sizeof sock, "%s/sock", dir);
+  pid = fork ();
+  REQUIRE (pid >= 0, "fork");
+  if (pid == 0) {
+    sleep (1);
+    execlp ("nbdkit", "nbdkit", "-f", "-U", sock, "memory", "1M", NULL);
+    _exit (127);
+  }
+  h = new_handle ();
+  CHECK_EQ (nbd_ext_set_connect_timeout (h, 10000), 0);
+  t0 = now ();
+  CHECK_EQ (nbd_connect_unix (h, sock), 0);
+  CHECK (now () - t0 >= 0.9, "connected after %.2f s, before the server", now () - t0);
+  CHECK (nbd_aio_is_ready (h), "state: %s", nbd_connection_state (h));
+  nbd_close (h);
+
+  /* Without a timeout nothing is retried. */
+  h = new_handle ();
+  CHECK_FAILS (nbd_connect_unix (h, "/nonexistent/socket"), ENOENT, "nbd_connect_unix",
+               NULL);
+  nbd_close (h);
+
+  kill (pid, SIGTERM);
+  waitpid (pid, NULL, 0);
+  unlink (sock);
+  rmdir (dir);
+  (void) s;
+  check_case = NULL;
+}
+
+/* ---- Request timeout ---- */
+
+struct comp { int calls, error, frees; };
+
+static int
+comp_cb (void *opaque, int *error)
+{
+  struct comp *c = opaque;
+  c->calls++;
+  c->error = *error;
+  return 1;
+}
+
+static void
+comp_free (void *opaque)
+{
+  struct comp *c = opaque;
+  c->frees++;
+}
+
+static void
+test_request_timeout (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+  char buf[512];
+  struct comp c = { 0 };
+  double t0;
+
+  check_case = "request timeout";
+  if (start_nbdkit (&s, "--filter=delay", "memory", "1M", "rdelay=5", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  h = new_handle ();
+  CHECK_EQ (nbd_ext_get_request_timeout (h), 0);
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    CHECK_EQ (nbd_ext_set_request_timeout (h, 300), 0);
+    CHECK_EQ (nbd_ext_get_request_timeout (h), 300);
+    /* Writes are not delayed: they work. */
+    EXPECT_OK (nbd_pwrite (h, buf, sizeof buf, 0, 0));
+    CHECK (nbd_aio_pread (h, buf, sizeof buf, 0,
+                          (nbd_completion_callback) { .callback = comp_cb,
+                                                      .user_data = &c,
+                                                      .free = comp_free }, 0) > 0,
+           "aio_pread: %s", nbd_get_error ());
+    t0 = now ();
+    CHECK_FAILS (nbd_pread (h, buf, sizeof buf, 0, 0), ETIMEDOUT, "nbd_pread", NULL);
+    CHECK (now () - t0 >= 0.2 && now () - t0 < 3, "took %.2f s", now () - t0);
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+    CHECK_EQ (c.calls, 1);
+    CHECK_EQ (c.error, ETIMEDOUT);
+    CHECK_EQ (c.frees, 1);
+  }
+  nbd_close (h);
+  server_stop (&s);
+
+  check_case = "reply within the request timeout";
+  if (start_nbdkit (&s, "--filter=delay", "memory", "1M", "rdelay=100ms", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  setenv ("LIBNBD_REQUEST_TIMEOUT", "2", 1);
+  h = new_handle ();
+  unsetenv ("LIBNBD_REQUEST_TIMEOUT");
+  CHECK_EQ (nbd_ext_get_request_timeout (h), 2000);
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    for (int i = 0; i < 3; i++)
+      EXPECT_OK (nbd_pread (h, buf, sizeof buf, 0, 0));
+    EXPECT_OK (nbd_shutdown (h, 0));
+  }
+  nbd_close (h);
+  server_stop (&s);
+  check_case = NULL;
+}
+
+/* ---- Cancellation ---- */
+
+static struct nbd_handle *cancel_handle;
+
+static void *
+cancel_later (void *arg)
+{
+  (void) arg;
+  usleep (200 * 1000);
+  nbd_ext_cancel (cancel_handle);
+  return NULL;
+}
+
+static void
+on_alarm (int sig)
+{
+  (void) sig;
+  nbd_ext_cancel (cancel_handle);
+}
+
+static void
+test_cancel (bool from_signal)
+{
+  struct server s;
+  struct nbd_handle *h;
+  char buf[512];
+  pthread_t t;
+  double t0;
+
+  check_case = from_signal ? "cancel from SIGALRM" : "cancel from a thread";
+  if (start_nbdkit (&s, "--filter=delay", "memory", "1M", "rdelay=10", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  h = cancel_handle = new_handle ();
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    t0 = now ();
+    if (from_signal) {
+      struct sigaction sa = { .sa_handler = on_alarm };
+      sigaction (SIGALRM, &sa, NULL);
+      ualarm (200 * 1000, 0);
+    }
+    else
+      pthread_create (&t, NULL, cancel_later, NULL);
+    CHECK_FAILS (nbd_pread (h, buf, sizeof buf, 0, 0), ECANCELED, "nbd_pread", NULL);
+    CHECK (now () - t0 < 2, "took %.2f s", now () - t0);
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+    if (!from_signal)
+      pthread_join (t, NULL);
+    CHECK_FAILS (nbd_pread (h, buf, sizeof buf, 0, 0), EINVAL, "nbd_pread", NULL);
+  }
+  nbd_close (h);
+  server_stop (&s);
+  check_case = NULL;
+}
+
+/* ---- Many threads, one handle, with a timeout ---- */
+
+static struct nbd_handle *shared;
+static int thread_failures;
+
+static void *
+reader (void *arg)
+{
+  char buf[4096];
+  uintptr_t id = (uintptr_t) arg;
+
+  for (int i = 0; i < 50; i++)
+    if (nbd_pread (shared, buf, sizeof buf, (id * 50 + i) % 256 * 4096, 0) == -1) {
+      fprintf (stderr, "thread %u: %s\n", (unsigned) id, nbd_get_error ());
+      __atomic_add_fetch (&thread_failures, 1, __ATOMIC_SEQ_CST);
+      break;
+    }
+  return NULL;
+}
+
+static void
+test_threads_with_timeouts (void)
+{
+  struct server s;
+  pthread_t t[8];
+  double t0;
+
+  check_case = "threads with timeouts";
+  if (start_nbdkit (&s, "--filter=delay", "memory", "1M", "rdelay=20ms", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  shared = new_handle ();
+  CHECK_EQ (nbd_ext_set_request_timeout (shared, 5000), 0);
+  if (connect_or_fail (shared, s.sock, check_case) == 0) {
+    t0 = now ();
+    for (uintptr_t i = 0; i < 8; i++)
+      pthread_create (&t[i], NULL, reader, (void *) i);
+    for (int i = 0; i < 8; i++)
+      pthread_join (t[i], NULL);
+    CHECK_EQ (thread_failures, 0);
+    /* 400 reads of 20 ms each: serialised that is 8 s. */
+    CHECK (now () - t0 < 4, "8 threads x 50 reads took %.2f s", now () - t0);
+    EXPECT_OK (nbd_shutdown (shared, 0));
+  }
+  nbd_close (shared);
+  server_stop (&s);
+  check_case = NULL;
+}
+
+int
+main (void)
+{
+  if (!have_program ("nbdkit")) {
+    fprintf (stderr, PROG ": nbdkit not found: skipping\n");
+    return 77;
+  }
+  signal (SIGPIPE, SIG_IGN);
+  test_connect_timeout ();
+  test_connect_retry ();
+  test_request_timeout ();
+  test_cancel (false);
+  test_cancel (true);
+  test_threads_with_timeouts ();
+  return check_status (PROG);
+}
