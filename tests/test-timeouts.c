@@ -270,6 +270,58 @@ test_request_timeout (void)
   check_case = NULL;
 }
 
+/* Over TLS (PSK): the request timeout and cancel behave the same. */
+static void
+test_tls_timeout (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+  char dir[] = "/tmp/libnbd-tmo-tls-XXXXXX", psk[128], cmd[256], buf[512];
+  double t0;
+
+  check_case = "request timeout over TLS";
+  {
+    struct nbd_handle *probe = new_handle ();
+    int tls = nbd_supports_tls (probe);
+    nbd_close (probe);
+    if (tls != 1) {
+      fprintf (stderr, PROG ": built without TLS: TLS case skipped\n");
+      return;
+    }
+  }
+  if (!have_program ("psktool")) {
+    fprintf (stderr, PROG ": psktool missing: TLS case skipped\n");
+    return;
+  }
+  REQUIRE (mkdtemp (dir) != NULL, "mkdtemp");
+  snprintf (psk, sizeof psk, "%s/keys.psk", dir);
+  snprintf (cmd, sizeof cmd, "psktool -u alice -p %s >/dev/null 2>&1", psk);
+  REQUIRE (system (cmd) == 0, "psktool");
+  if (start_nbdkit (&s, "--tls=require", "--tls-psk", psk, "--filter=delay",
+                    "memory", "1M", "rdelay=5", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  h = new_handle ();
+  CHECK_EQ (nbd_set_tls (h, LIBNBD_TLS_REQUIRE), 0);
+  CHECK_EQ (nbd_set_tls_psk_file (h, psk), 0);
+  CHECK_EQ (nbd_set_tls_username (h, "alice"), 0);
+  CHECK_EQ (nbd_ext_set_request_timeout (h, 300), 0);
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    CHECK_EQ (nbd_get_tls_negotiated (h), 1);
+    EXPECT_OK (nbd_pwrite (h, buf, sizeof buf, 0, 0));
+    t0 = now ();
+    CHECK_FAILS (nbd_pread (h, buf, sizeof buf, 0, 0), ETIMEDOUT, "nbd_pread", NULL);
+    CHECK (now () - t0 < 3, "took %.2f s", now () - t0);
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+  }
+  nbd_close (h);
+  server_stop (&s);
+  unlink (psk);
+  rmdir (dir);
+  check_case = NULL;
+}
+
 /* ---- Cancellation ---- */
 
 static struct nbd_handle *cancel_handle;
@@ -387,6 +439,7 @@ main (void)
   test_connect_timeout ();
   test_connect_retry ();
   test_request_timeout ();
+  test_tls_timeout ();
   test_cancel (false);
   test_cancel (true);
   test_threads_with_timeouts ();
