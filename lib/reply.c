@@ -15,6 +15,12 @@
 #define RBUF_SIZE (64 * 1024)
 #define DIRECT_THRESHOLD (16 * 1024)    /* recv straight into the caller's buffer */
 #define MAX_CHUNK_PAYLOAD (64 * 1024 * 1024 + 4096) /* non-data chunks */
+#define MAX_UNKNOWN_CHUNK (64 * 1024)   /* chunk types we cannot interpret */
+/* Buffers grown past these for one large reply are given back after it,
+ * so a single hostile (or merely big) reply does not pin memory until
+ * nbd_close.
+ */
+#define KEEP_SCRATCH_BYTES (1024 * 1024)
 
 /* At or below this many commands in flight, replies are taken one at a
  * time, reading no further than the end of the current one: the caller
@@ -328,6 +334,62 @@ hole_chunk (struct nbd_handle *h, struct command *cmd, const char *p, uint64_t l
   return 0;
 }
 
+/* The largest payload a non-data chunk of this type may carry for this
+ * command: what the request can justify.  A longer chunk is refused
+ * before anything is allocated for it.
+ */
+static uint64_t
+max_chunk_payload (struct nbd_handle *h, const struct command *cmd, uint16_t type)
+{
+  switch (type) {
+  case NBD_REPLY_TYPE_NONE:
+    return 0;
+  case NBD_REPLY_TYPE_OFFSET_HOLE:
+    return 12;
+  case NBD_REPLY_TYPE_BLOCK_STATUS:
+  case NBD_REPLY_TYPE_BLOCK_STATUS_EXT: {
+    /* Extents are at least one minimum block long, except the last: so
+     * at most count / minimum + 1 of them for one context.
+     */
+    bool ext = type == NBD_REPLY_TYPE_BLOCK_STATUS_EXT;
+    uint64_t base = ext ? 8 : 4, per = ext ? 16 : 8;
+    uint64_t blk = h->block_minimum > 1 ? h->block_minimum : 1;
+    uint64_t n = cmd->count / blk + 1;
+    if (n > (MAX_CHUNK_PAYLOAD - base) / per)
+      return MAX_CHUNK_PAYLOAD;
+    return base + per * n;
+  }
+  default:
+    if (NBD_REPLY_TYPE_IS_ERR (type))
+      return 6 + UINT16_MAX + 8;      /* error, message, optional offset */
+    return MAX_UNKNOWN_CHUNK;
+  }
+}
+
+/* After a large reply: give back what only it needed. */
+static void
+release_oversized (struct nbd_handle *h)
+{
+  if (h->rbuf_cap > RBUF_SIZE && h->rbuf_start == h->rbuf_end && !h->rx_cmd) {
+    char *p = realloc (h->rbuf, RBUF_SIZE);
+    if (p) {
+      h->rbuf = p;
+      h->rbuf_cap = RBUF_SIZE;
+      h->rbuf_start = h->rbuf_end = 0;
+    }
+  }
+  if (h->scratch_ext_cap * sizeof *h->scratch_ext > KEEP_SCRATCH_BYTES) {
+    free (h->scratch_ext);
+    h->scratch_ext = NULL;
+    h->scratch_ext_cap = 0;
+  }
+  if (h->scratch_pairs_cap * sizeof *h->scratch_pairs > KEEP_SCRATCH_BYTES) {
+    free (h->scratch_pairs);
+    h->scratch_pairs = NULL;
+    h->scratch_pairs_cap = 0;
+  }
+}
+
 /* ---- The receive loop ---- */
 
 /* How many more bytes complete the message at the head of the receive
@@ -494,8 +556,8 @@ decode_one (struct nbd_handle *h)
   }
 
   /* Other chunks are decoded whole from the buffer. */
-  if (len > MAX_CHUNK_PAYLOAD)
-    return fatal (h, "reply chunk too long");
+  if (len > MAX_CHUNK_PAYLOAD || len > max_chunk_payload (h, cmd, type))
+    return fatal (h, "reply chunk longer than its request can justify");
   if (avail < hdr_len + len)
     return ensure_capacity (h, hdr_len + len) == -1 ? -1 : 0;
   h->chunks_received++;   /* counted once, when the chunk is consumed */
@@ -655,5 +717,7 @@ nbd_internal_receive (struct nbd_handle *h, bool readable)
     break;
   }
   h->in_run = false;
+  if (UNLIKELY (h->rbuf_cap > RBUF_SIZE || h->scratch_ext_cap || h->scratch_pairs_cap))
+    release_oversized (h);
   return result;
 }

@@ -133,6 +133,7 @@ enum fault {
   F_STRAY_CHUNK, F_OVERLAP_CHUNKS, F_GAP_CHUNKS, F_SHORT_ERROR_MESSAGE,
   F_HUGE_LENGTH, F_UNKNOWN_CHUNK, F_UNKNOWN_ERROR_CHUNK, F_ERROR_REPLY,
   F_BIG_EXTENT, F_BIG_EXTENT_LENGTH, F_SLOW, F_DUPLICATE_REPLY,
+  F_BLOATED_EXTENTS,
 };
 static const char *const fault_names[] = {
   "none", "close-after-magic", "close-after-greeting", "close-in-option",
@@ -140,6 +141,7 @@ static const char *const fault_names[] = {
   "stray-chunk", "overlap-chunks", "gap-chunks", "short-error-message",
   "huge-length", "unknown-chunk", "unknown-error-chunk", "error-reply",
   "big-extent", "big-extent-length", "slow", "duplicate-reply",
+  "bloated-extents",
 };
 
 static bool debug;
@@ -1015,6 +1017,28 @@ do_block_status (uint64_t cookie, uint16_t flags, uint64_t off, uint64_t len,
       ids[nids++] = id;
 
   maybe_slow ();
+  if (fault == F_BLOATED_EXTENTS) {
+    /* 64 MiB of extents, whatever was asked: a client that believes the
+     * length buffers all of it.
+     */
+    uint64_t plen = 64 * 1024 * 1024;
+    uint8_t *zero = calloc (1, 1024 * 1024), head[8];
+    if (!zero)
+      exit (EXIT_FAILURE);
+    dbg ("fault bloated-extents: a %" PRIu64 "-byte block status chunk", plen);
+    send_chunk_hdr (RF_DONE, eh ? RT_BLOCK_STATUS_EXT : RT_BLOCK_STATUS, cookie, off,
+                    plen);
+    put32 (head, CTX_BASE);
+    put32 (head + 4, (uint32_t) ((plen - 8) / 16));
+    write_full (head, eh ? 8 : 4);
+    for (uint64_t done = eh ? 8 : 4; done < plen; ) {
+      size_t n = plen - done < 1024 * 1024 ? plen - done : 1024 * 1024;
+      write_full (zero, n);
+      done += n;
+    }
+    free (zero);
+    return;
+  }
   for (int k = 0; k < nids; k++) {
     int id = ids[k];
     uint64_t *ext = xmalloc (sizeof (uint64_t) * 2 * MAX_EXTENTS);
@@ -1317,7 +1341,7 @@ usage (FILE *fp, int code)
 "     close-before-reply bad-magic bad-reply-magic unknown-cookie\n"
 "     stray-chunk overlap-chunks gap-chunks short-error-message\n"
 "     huge-length unknown-chunk unknown-error-chunk error-reply\n"
-"     big-extent big-extent-length slow duplicate-reply\n"
+"     big-extent big-extent-length slow duplicate-reply bloated-extents\n"
 "  --debug                trace to stderr\n");
   exit (code);
 }
