@@ -19,10 +19,10 @@
 #include <string.h>
 #include <errno.h>
 #include <getopt.h>
-#include <link.h>
-#include <time.h>
 
 #include <libnbd.h>
+
+#include "bench-common.h"
 
 enum workload { W_RANDREAD, W_RANDWRITE, W_SEQREAD, W_BLOCKSTATUS };
 
@@ -55,76 +55,6 @@ struct bench {
   uint64_t extents_seen;
   int failed_errno;         /* first error reported through a callback */
 };
-
-static void __attribute__ ((noreturn))
-die_nbd (const char *what)
-{
-  const char *msg = nbd_get_error ();
-  fprintf (stderr, "nbd-bench: %s: %s\n", what, msg ? msg : "(no error message)");
-  exit (EXIT_FAILURE);
-}
-
-static void __attribute__ ((noreturn))
-die (const char *msg)
-{
-  fprintf (stderr, "nbd-bench: %s\n", msg);
-  exit (EXIT_FAILURE);
-}
-
-static double
-now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t
-rng_next (uint64_t *s)
-{
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * UINT64_C (0x2545F4914F6CDD1D);
-}
-
-/* --which-lib: find the loaded object whose file name mentions libnbd. */
-static int
-phdr_cb (struct dl_phdr_info *info, size_t size, void *data)
-{
-  (void) size;
-  int *found = data;
-  if (info->dlpi_name && strstr (info->dlpi_name, "libnbd")) {
-    char resolved[4096];
-    const char *p = info->dlpi_name;
-    if (realpath (info->dlpi_name, resolved))
-      p = resolved;
-    printf ("lib=%s\n", p);
-    (*found)++;
-  }
-  return 0;
-}
-
-static int
-which_lib (void)
-{
-  int found = 0;
-  dl_iterate_phdr (phdr_cb, &found);
-  if (!found) {
-    printf ("lib=(none found)\n");
-    return EXIT_FAILURE;
-  }
-  /* Version string, if the implementation can create a handle. */
-  struct nbd_handle *h = nbd_create ();
-  if (h) {
-    const char *v = nbd_get_version (h);
-    printf ("version=%s\n", v ? v : "(unknown)");
-    nbd_close (h);
-  }
-  return EXIT_SUCCESS;
-}
 
 static int
 completion_cb (void *user_data, int *error)
@@ -161,7 +91,7 @@ next_offset (struct bench *b)
   switch (b->w) {
   case W_RANDREAD:
   case W_RANDWRITE:
-    blk = rng_next (&b->rng) % b->nblocks;
+    blk = bench_rng_next (&b->rng) % b->nblocks;
     break;
   default:
     blk = b->seq_next++;
@@ -198,7 +128,7 @@ issue_one (struct bench *b)
     abort ();
   }
   if (cookie == -1)
-    die_nbd ("issuing command");
+    bench_die_nbd ("issuing command");
   b->issued++;
 }
 
@@ -243,73 +173,73 @@ main (int argc, char *argv[])
       for (size_t i = 0; i < sizeof workload_names / sizeof *workload_names; ++i)
         if (strcmp (optarg, workload_names[i]) == 0)
           w = i;
-      if (w < 0) die ("unknown workload");
+      if (w < 0) bench_die ("unknown workload");
       break;
     case 'b': bs = strtoull (optarg, NULL, 0); break;
     case 'q': qd = strtoul (optarg, NULL, 0); break;
     case 't': seconds = strtod (optarg, NULL); break;
     case 'n': max_ops = strtoull (optarg, NULL, 0); break;
     case 'S': seed = strtoull (optarg, NULL, 0); break;
-    case 'L': return which_lib ();
+    case 'L': return bench_which_lib ();
     case 'h': usage (stdout, EXIT_SUCCESS);
     default: usage (stderr, EXIT_FAILURE);
     }
   }
   if (!sock || w < 0 || optind != argc) usage (stderr, EXIT_FAILURE);
   if ((seconds > 0) == (max_ops > 0))
-    die ("exactly one of --seconds or --ops must be given");
-  if (qd < 1 || qd > 4096) die ("--qd must be between 1 and 4096");
+    bench_die ("exactly one of --seconds or --ops must be given");
+  if (qd < 1 || qd > 4096) bench_die ("--qd must be between 1 and 4096");
   if (bs == 0)
     bs = (w == W_RANDREAD || w == W_RANDWRITE) ? 4096 : 1024 * 1024;
 
   struct bench b = { .w = w, .bs = bs, .qd = qd, .rng = seed ? seed : 1 };
 
   b.h = nbd_create ();
-  if (!b.h) die_nbd ("nbd_create");
+  if (!b.h) bench_die_nbd ("nbd_create");
   if (w == W_BLOCKSTATUS &&
       nbd_add_meta_context (b.h, LIBNBD_CONTEXT_BASE_ALLOCATION) == -1)
-    die_nbd ("nbd_add_meta_context");
+    bench_die_nbd ("nbd_add_meta_context");
   if (nbd_connect_unix (b.h, sock) == -1)
-    die_nbd ("nbd_connect_unix");
+    bench_die_nbd ("nbd_connect_unix");
 
   int64_t size = nbd_get_size (b.h);
-  if (size == -1) die_nbd ("nbd_get_size");
+  if (size == -1) bench_die_nbd ("nbd_get_size");
   b.size = size;
-  if (b.size < bs) die ("export is smaller than the block size");
+  if (b.size < bs) bench_die ("export is smaller than the block size");
   b.nblocks = b.size / bs;
 
   if (w == W_RANDWRITE) {
     int ro = nbd_is_read_only (b.h);
-    if (ro == -1) die_nbd ("nbd_is_read_only");
-    if (ro) die ("export is read-only");
+    if (ro == -1) bench_die_nbd ("nbd_is_read_only");
+    if (ro) bench_die ("export is read-only");
   }
   if (w == W_BLOCKSTATUS) {
     int r = nbd_can_meta_context (b.h, LIBNBD_CONTEXT_BASE_ALLOCATION);
-    if (r == -1) die_nbd ("nbd_can_meta_context");
-    if (r == 0) die ("server did not agree to base:allocation");
+    if (r == -1) bench_die_nbd ("nbd_can_meta_context");
+    if (r == 0) bench_die ("server did not agree to base:allocation");
   }
 
   b.slots = calloc (qd, sizeof *b.slots);
   b.free_stack = calloc (qd, sizeof *b.free_stack);
-  if (!b.slots || !b.free_stack) die ("out of memory");
+  if (!b.slots || !b.free_stack) bench_die ("out of memory");
   for (unsigned i = 0; i < qd; ++i) {
     b.slots[i].b = &b;
     b.slots[i].idx = i;
     if (w != W_BLOCKSTATUS) {
       if (posix_memalign ((void **) &b.slots[i].buf, 4096, bs) != 0)
-        die ("out of memory");
+        bench_die ("out of memory");
       /* Non-zero, slot-specific data so writes are not trivially sparse. */
       memset (b.slots[i].buf, 0x5a ^ (i & 0xff), bs);
     }
     b.free_stack[b.nfree++] = qd - 1 - i;
   }
 
-  double start = now (), deadline = start + seconds, end;
+  double start = bench_now (), deadline = start + seconds, end;
   bool stop = false;
 
   for (;;) {
     if (!stop) {
-      if (max_ops ? b.issued >= max_ops : now () >= deadline)
+      if (max_ops ? b.issued >= max_ops : bench_now () >= deadline)
         stop = true;
     }
     while (!stop && b.nfree > 0) {
@@ -328,9 +258,9 @@ main (int argc, char *argv[])
       continue;
     }
     if (nbd_poll (b.h, -1) == -1)
-      die_nbd ("nbd_poll");
+      bench_die_nbd ("nbd_poll");
   }
-  end = now ();
+  end = bench_now ();
   if (b.failed_errno) {
     fprintf (stderr, "nbd-bench: command failed: %s\n",
              strerror (b.failed_errno));
@@ -338,7 +268,7 @@ main (int argc, char *argv[])
   }
 
   if (nbd_shutdown (b.h, 0) == -1)
-    die_nbd ("nbd_shutdown");
+    bench_die_nbd ("nbd_shutdown");
   nbd_close (b.h);
 
   double elapsed = end - start;
