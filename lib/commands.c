@@ -96,16 +96,64 @@ age_list_remove (struct nbd_handle *h, struct command *cmd)
   cmd->older = cmd->newer = NULL;
 }
 
-/* nbd_ext_set_request_timeout: commands already waiting get the new
- * timeout from now, so deadlines stay in issue order.
+static int
+cmp_cookie (const void *a, const void *b)
+{
+  const struct command *ca = *(struct command *const *) a;
+  const struct command *cb = *(struct command *const *) b;
+  return ca->cookie < cb->cookie ? -1 : ca->cookie > cb->cookie;
+}
+
+/* nbd_ext_set_request_timeout.  The age list exists only while a request
+ * timeout is set (so that the default costs nothing per command); turning
+ * one on builds it from the cookie table (cookies grow in issue order),
+ * and commands already waiting get the new timeout counted from now, so
+ * deadlines stay in issue order.
  */
 void
 nbd_internal_restamp_deadlines (struct nbd_handle *h)
 {
-  uint64_t d = h->request_timeout_ms
-    ? nbd_internal_now_ns () + (uint64_t) h->request_timeout_ms * 1000000 : 0;
-  for (struct command *c = h->oldest; c; c = c->newer)
-    c->deadline = d;
+  uint64_t d;
+
+  while (h->oldest)
+    age_list_remove (h, h->oldest);
+  if (h->request_timeout_ms == 0) {
+    for (size_t b = 0; b < TABLE_SIZE; b++)
+      for (struct command *c = h->cmd_table[b]; c; c = c->hnext)
+        c->deadline = 0;
+    return;
+  }
+  d = nbd_internal_now_ns () + (uint64_t) h->request_timeout_ms * 1000000;
+  {
+    size_t n = 0, i = 0;
+    struct command **v;
+    for (size_t b = 0; b < TABLE_SIZE; b++)
+      for (struct command *c = h->cmd_table[b]; c; c = c->hnext)
+        n += c->type != NBD_CMD_DISC;
+    if (n == 0)
+      return;
+    v = malloc (n * sizeof *v);
+    if (v == NULL) {
+      /* Rare: fall back to table order; deadlines are all equal anyway. */
+      for (size_t b = 0; b < TABLE_SIZE; b++)
+        for (struct command *c = h->cmd_table[b]; c; c = c->hnext)
+          if (c->type != NBD_CMD_DISC) {
+            c->deadline = d;
+            age_list_append (h, c);
+          }
+      return;
+    }
+    for (size_t b = 0; b < TABLE_SIZE; b++)
+      for (struct command *c = h->cmd_table[b]; c; c = c->hnext)
+        if (c->type != NBD_CMD_DISC)
+          v[i++] = c;
+    qsort (v, n, sizeof *v, cmp_cookie);
+    for (i = 0; i < n; i++) {
+      v[i]->deadline = d;
+      age_list_append (h, v[i]);
+    }
+    free (v);
+  }
 }
 
 static void
@@ -170,7 +218,8 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
   int retire = 0;
 
   table_remove (h, cmd);
-  age_list_remove (h, cmd);
+  if (h->oldest)
+    age_list_remove (h, cmd);
   h->nr_in_flight--;
   h->nr_completed++;
   if (cmd->zero_uncovered && (cmd->error || cmd->covered_total != cmd->count))
@@ -281,10 +330,10 @@ issue (struct nbd_handle *h, struct command *cmd)
   cmd->cookie = h->next_cookie++;
   encode_header (h, cmd);
   table_insert (h, cmd);
-  if (h->request_timeout_ms && cmd->type != NBD_CMD_DISC)
+  if (h->request_timeout_ms && cmd->type != NBD_CMD_DISC) {
     cmd->deadline = nbd_internal_now_ns () + (uint64_t) h->request_timeout_ms * 1000000;
-  if (cmd->type != NBD_CMD_DISC)
     age_list_append (h, cmd);
+  }
   h->nr_in_flight++;
   cmd->next = NULL;
   if (h->to_send_tail)

@@ -83,8 +83,9 @@ struct command {
   int error;                    /* first error, errno value, 0 if none */
   bool sent;                    /* fully written to the server */
   bool aborted;                 /* failed by the loss of the connection, not by a reply */
-  /* Awaiting a reply, in issue order (h->oldest ... h->newest), for the
-   * request timeout: deadline is CLOCK_MONOTONIC ns, 0 if none.
+  /* Awaiting a reply, in issue order (h->oldest ... h->newest), kept
+   * only while a request timeout is set: deadline is CLOCK_MONOTONIC ns,
+   * 0 if none.
    */
   struct command *older, *newer;
   uint64_t deadline;
