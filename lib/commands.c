@@ -220,6 +220,10 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
   table_remove (h, cmd);
   if (h->oldest)
     age_list_remove (h, cmd);
+  if (cmd->waiter) {
+    nbd_internal_wake_waiter (h, cmd->waiter);
+    cmd->waiter = NULL;
+  }
   h->nr_in_flight--;
   h->nr_completed++;
   if (cmd->zero_uncovered && (cmd->error || cmd->covered_total != cmd->count))
@@ -780,13 +784,6 @@ nbd_unlocked_aio_in_flight (struct nbd_handle *h)
 
 /* ---- Blocking forms: issue, then run the engine until the reply. ---- */
 
-static bool
-command_done (struct nbd_handle *h, void *arg)
-{
-  uint64_t cookie = *(uint64_t *) arg;
-  return nbd_internal_find_command (h, cookie) == NULL;
-}
-
 /* A blocking call from inside a callback would re-enter the engine: it
  * is refused before anything is issued (see BLOCKING below).
  */
@@ -798,7 +795,7 @@ wait_command (struct nbd_handle *h, int64_t cookie)
   if (cookie == -1)
     return -1;
   c = (uint64_t) cookie;
-  if (nbd_internal_wait_until (h, command_done, &c) == -1) {
+  if (nbd_internal_wait_command (h, c) == -1) {
     /* The connection died.  If the reply had fully arrived before (a
      * stray reply right behind it killed the connection), the command
      * keeps the result the server gave it.  Otherwise it was aborted and

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -89,6 +90,7 @@ struct command {
    */
   struct command *older, *newer;
   uint64_t deadline;
+  struct waiter *waiter;        /* a blocked thread waiting for this command */
   bool zero_uncovered;          /* pread_initialize: at completion, zero what the server did not fill */
   /* Reads: the parts of the buffer the server has covered, to detect
    * overlaps and gaps.  One range covers the in-order case; out-of-order
@@ -105,6 +107,12 @@ struct command {
 };
 
 struct range { uint64_t lo, hi; };
+
+/* wait.c: a thread sleeping while another one leads (see there). */
+struct waiter {
+  struct waiter *next;          /* on h->waiters, then on h->to_wake */
+  sem_t sem;                    /* posted once, without the lock */
+};
 
 /* A meta context as requested and, after negotiation, as agreed. */
 struct meta_context {
@@ -269,6 +277,8 @@ struct nbd_handle {
   uint32_t connect_timeout_ms;  /* 0: none */
   uint64_t connect_deadline;    /* CLOCK_MONOTONIC ns, 0: none */
   struct command *oldest, *newest; /* commands awaiting a reply */
+  struct waiter *waiters;       /* followers asleep */
+  struct waiter *to_wake;       /* followers to post once the lock is free */
 
   /* Why the connection died (nbd_internal_kill), for threads that did
    * not see it happen.
@@ -332,6 +342,17 @@ extern int nbd_internal_wait_init (struct nbd_handle *h);
 extern void nbd_internal_wait_free (struct nbd_handle *h);
 /* The leader's poll set is stale (new output queued, socket closed). */
 extern void nbd_internal_wake_leader (struct nbd_handle *h);
+/* A follower's reason to wake came (its command completed, the
+ * connection died): it is posted when the lock is next given up.
+ */
+extern void nbd_internal_wake_waiter (struct nbd_handle *h, struct waiter *w);
+extern void nbd_internal_wake_all_waiters (struct nbd_handle *h);
+/* Post the wakeups collected so far (after any engine run outside the
+ * leader's rounds: nbd_aio_notify_*, a dying connection).
+ */
+extern void nbd_internal_flush_wakeups (struct nbd_handle *h);
+/* A blocking command's wait: 0 once it is no longer in flight. */
+extern int nbd_internal_wait_command (struct nbd_handle *h, uint64_t cookie);
 /* A connect call began: the connect timeout, if any, starts now. */
 extern void nbd_internal_connect_deadline_start (struct nbd_handle *h);
 extern int64_t nbd_internal_parse_timeout (const char *seconds);

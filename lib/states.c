@@ -106,6 +106,11 @@ nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum, const char 
   nbd_internal_close_socket (h);
   nbd_internal_handshake_abort (h, errnum ? errnum : ENOTCONN);
   nbd_internal_abort_commands (h, cmd_errnum);
+  /* Also those waiting for something other than a command; all of them
+   * now, whoever holds the lock (a rare path: contention is no concern).
+   */
+  nbd_internal_wake_all_waiters (h);
+  nbd_internal_flush_wakeups (h);
 }
 
 void
@@ -257,14 +262,20 @@ nbd_unlocked_aio_get_direction (struct nbd_handle *h)
 int
 nbd_unlocked_aio_notify_read (struct nbd_handle *h)
 {
+  int r;
+
   if (nbd_internal_refuse_in_callback (h) == -1)
     return -1;
-  return nbd_internal_run (h, true, false);
+  r = nbd_internal_run (h, true, false);
+  nbd_internal_flush_wakeups (h);   /* threads blocked on what completed */
+  return r;
 }
 
 int
 nbd_unlocked_aio_notify_write (struct nbd_handle *h)
 {
+  int r;
+
   if (nbd_internal_refuse_in_callback (h) == -1)
     return -1;
   /* As libnbd: writability is an event only a state that is waiting to
@@ -275,7 +286,9 @@ nbd_unlocked_aio_notify_write (struct nbd_handle *h)
                "waiting to write", nbd_internal_state_name (h));
     return -1;
   }
-  return nbd_internal_run (h, false, true);
+  r = nbd_internal_run (h, false, true);
+  nbd_internal_flush_wakeups (h);
+  return r;
 }
 
 /* ---- State queries ---- */

@@ -8,11 +8,16 @@
  * only around poll(2).  At most one thread at a time, the leader
  * (h->leader_polling), polls the socket; when poll returns it takes the
  * lock back, runs the engine for everyone (completing whatever replies
- * arrived, anybody's), counts a round (h->rounds) and broadcasts
- * h->progress.  The other waiting threads, followers, sleep on h->progress
- * and look again after each round: their command is done, or they may
- * become the next leader.  So N threads with blocking calls on one handle
- * have N commands in flight together.
+ * arrived, anybody's) and counts a round (h->rounds).  The other waiting
+ * threads, followers, sleep each on a semaphore of their own (struct
+ * waiter, on h->waiters) and are woken only when there is something for
+ * them: their command completed, the connection died, or the leader left
+ * and one of them must lead next.  Wakeups are collected on h->to_wake and
+ * posted once the lock is free (right before the leader's next poll), so
+ * a woken follower does not block on the lock the leader still holds.
+ * nbd_poll callers that find a leader wait on h->progress for its round.
+ * So N threads with blocking calls on one handle have N commands in
+ * flight together.
  *
  * The leader also polls h->wake_fd, an eventfd that other threads write
  * when the leader's poll set has become stale (output queued that the
@@ -89,6 +94,98 @@ nbd_internal_wake_leader (struct nbd_handle *h)
 {
   if (h->leader_polling)
     wake (h);
+}
+
+/* ---- Followers ---- */
+
+void
+nbd_internal_wake_waiter (struct nbd_handle *h, struct waiter *w)
+{
+  struct waiter **pp = &h->waiters;
+
+  while (*pp && *pp != w)
+    pp = &(*pp)->next;
+  if (*pp == NULL)
+    return;                     /* already on its way */
+  *pp = w->next;
+  w->next = h->to_wake;
+  h->to_wake = w;
+}
+
+void
+nbd_internal_wake_all_waiters (struct nbd_handle *h)
+{
+  while (h->waiters)
+    nbd_internal_wake_waiter (h, h->waiters);
+}
+
+/* Post the followers collected on h->to_wake.  The list is detached
+ * under the lock; posting may happen after it is released (each waiter
+ * stays blocked, so its record stays valid, until its own post).
+ */
+static struct waiter *
+take_wakeups (struct nbd_handle *h)
+{
+  struct waiter *list = h->to_wake;
+  h->to_wake = NULL;
+  return list;
+}
+
+static void
+post_wakeups (struct waiter *list)
+{
+  while (list) {
+    struct waiter *next = list->next;   /* read before the post frees it */
+    sem_post (&list->sem);
+    list = next;
+  }
+}
+
+void
+nbd_internal_flush_wakeups (struct nbd_handle *h)
+{
+  if (h->to_wake)
+    post_wakeups (take_wakeups (h));
+}
+
+/* A thread that may have been the leader stops waiting: if followers
+ * remain and nobody polls, one of them must lead next.
+ */
+static void
+leave_wait (struct nbd_handle *h)
+{
+  if (!h->leader_polling && h->waiters)
+    nbd_internal_wake_waiter (h, h->waiters);
+  nbd_internal_flush_wakeups (h);
+}
+
+/* Sleep while another thread leads, until woken (see above).  cookie:
+ * the command waited for, 0 if none.
+ */
+static void
+sleep_as_follower (struct nbd_handle *h, uint64_t cookie)
+{
+  struct waiter w;
+  struct command *cmd = cookie ? nbd_internal_find_command (h, cookie) : NULL;
+
+  /* Queued output the leader's poll does not know about yet. */
+  if (nbd_internal_has_pending_output (h))
+    wake (h);
+  sem_init (&w.sem, 0, 0);
+  w.next = h->waiters;
+  h->waiters = &w;
+  if (cmd)
+    cmd->waiter = &w;
+  pthread_mutex_unlock (&h->lock);
+  while (sem_wait (&w.sem) == -1 && errno == EINTR)
+    ;
+  pthread_mutex_lock (&h->lock);
+  sem_destroy (&w.sem);
+  /* Woken for another reason than completion: the command must not keep
+   * a pointer to this stack frame.
+   */
+  if (cookie && (cmd = nbd_internal_find_command (h, cookie)) && cmd->waiter == &w)
+    cmd->waiter = NULL;
 }
 
 /* Written by hand, not generated: an entry point takes the lock and
@@ -246,7 +343,11 @@ leader_round (struct nbd_handle *h, int extra_fd, int timeout)
     fds[i].revents = 0;
 
   h->leader_polling = true;
-  pthread_mutex_unlock (&h->lock);
+  {
+    struct waiter *wakeups = take_wakeups (h);
+    pthread_mutex_unlock (&h->lock);
+    post_wakeups (wakeups);
+  }
   do
     r = poll (fds, (nfds_t) n, timeout);
   while (r == -1 && errno == EINTR && !atomic_load (&h->cancel_requested));
@@ -310,9 +411,13 @@ follow_one_round (struct nbd_handle *h, int timeout)
 static int
 poll_once (struct nbd_handle *h, int extra_fd, int timeout)
 {
+  int r;
+
   if (h->leader_polling)
     return follow_one_round (h, timeout);
-  return leader_round (h, extra_fd, timeout);
+  r = leader_round (h, extra_fd, timeout);
+  leave_wait (h);
+  return r;
 }
 
 int
@@ -343,10 +448,13 @@ report_dead (struct nbd_handle *h)
     set_error (ENOTCONN, "the connection is dead");
 }
 
-/* Wait until done() or the connection is no longer usable for it. */
+/* Wait until done() or the connection is no longer usable for it.
+ * cookie: the command waited for (its completion wakes this thread
+ * directly), 0 if none.
+ */
 static int
-wait_for (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
-          void *arg)
+wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
+           void *arg, uint64_t cookie)
 {
   for (;;) {
     if (done (h, arg))
@@ -362,15 +470,21 @@ wait_for (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
       return -1;
     }
     if (h->leader_polling) {
-      /* Queued output the leader's poll does not know about yet. */
-      if (nbd_internal_has_pending_output (h))
-        wake (h);
-      pthread_cond_wait (&h->progress, &h->lock);
+      sleep_as_follower (h, cookie);
       continue;
     }
     if (leader_round (h, -1, -1) == -1)
       return -1;
   }
+}
+
+static int
+wait_for (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
+          void *arg, uint64_t cookie)
+{
+  int r = wait_loop (h, done, arg, cookie);
+  leave_wait (h);
+  return r;
 }
 
 int
@@ -384,7 +498,24 @@ nbd_internal_wait_until (struct nbd_handle *h,
   if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
       && nbd_internal_transmit (h) == -1)
     return -1;
-  return wait_for (h, done, arg);
+  return wait_for (h, done, arg, 0);
+}
+
+static bool
+command_gone (struct nbd_handle *h, void *arg)
+{
+  return nbd_internal_find_command (h, *(uint64_t *) arg) == NULL;
+}
+
+int
+nbd_internal_wait_command (struct nbd_handle *h, uint64_t cookie)
+{
+  if (nbd_internal_refuse_in_callback (h) == -1)
+    return -1;
+  if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
+      && nbd_internal_transmit (h) == -1)
+    return -1;
+  return wait_for (h, command_gone, &cookie, cookie);
 }
 
 static bool
@@ -403,14 +534,8 @@ nbd_internal_wait_connected (struct nbd_handle *h)
   /* A fresh error from this call, not a stale one, must explain failure. */
   if (nbd_internal_run (h, true, true) == -1)
     return -1;
-  while (!connected_or_failed (h, NULL)) {
-    if (h->leader_polling) {
-      pthread_cond_wait (&h->progress, &h->lock);
-      continue;
-    }
-    if (leader_round (h, -1, -1) == -1)
-      return -1;
-  }
+  if (wait_for (h, connected_or_failed, NULL, 0) == -1)
+    return -1;
   if (h->state == STATE_DEAD || h->state == STATE_CLOSED) {
     if (h->dead_msg)
       report_dead (h);
