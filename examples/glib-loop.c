@@ -48,7 +48,10 @@ nbd_source_prepare (GSource *source, gint *timeout)
   if (dir & LIBNBD_AIO_DIRECTION_WRITE)
     events |= G_IO_OUT;
   g_source_modify_unix_fd (source, s->fd_tag, events);
-  *timeout = -1;                /* libnbd has no timers of its own */
+  /* libnbd needs no timer.  (With this library's request timeouts, the
+   * wait would be bounded by nbd_ext_aio_get_timeout: see timeouts.c.)
+   */
+  *timeout = -1;
   return FALSE;                 /* ready only once the socket says so */
 }
 

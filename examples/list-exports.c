@@ -68,11 +68,8 @@ main (int argc, char *argv[])
   if (h == NULL)
     goto error;
 
-  /* Both settings must come before connecting.  nbd_set_full_info asks
-   * the server for descriptions along with the sizes in NBD_OPT_INFO.
-   */
-  if (nbd_set_opt_mode (h, true) == -1 ||
-      nbd_set_full_info (h, true) == -1)
+  /* Opt mode must be chosen before connecting. */
+  if (nbd_set_opt_mode (h, true) == -1)
     goto error;
   if (nbd_connect_uri (h, argv[1]) == -1)
     goto error;

@@ -49,8 +49,9 @@ check_chunk (void *user_data, const void *subbuf, size_t count,
   struct request *r = user_data;
   size_t start = offset - r->offset;
 
-  /* The library already refuses chunks outside the request (the
-   * connection would fail instead); check again as a reader would.
+  /* The library has already checked that the chunk lies inside the
+   * request (one outside is a protocol error); check again as a reader
+   * would.
    */
   if (offset < r->offset || start + count > r->count)
     fail ("outside the request", offset);
