@@ -1,0 +1,228 @@
+/* Conformance probe: TLS with pre-shared keys (issue 7 items 11, 20,
+ * 21, 27).
+ *
+ * errno when TLS is missing or the key is unknown, statistics under
+ * TLS, what STARTTLS makes the client forget, and the close of a TLS
+ * server that hangs up right after NBD_CMD_DISC (qemu-nbd).
+ * Skipped without psktool or an nbdkit with TLS.
+ */
+#include <config.h>
+
+#include "probe.h"
+
+static char dir[64], keys[128], bobkeys[128];
+static struct server tls_required, tls_optional;
+
+static int
+sh (const char *fmt, ...)
+{
+  char cmd[2048];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (cmd, sizeof cmd, fmt, ap);
+  va_end (ap);
+  return system (cmd);
+}
+
+static struct nbd_handle *
+psk_handle (int tls)
+{
+  struct nbd_handle *h = new_handle ();
+  nbd_set_tls (h, tls);
+  nbd_set_tls_psk_file (h, keys);
+  nbd_set_tls_username (h, "alice");
+  return h;
+}
+
+/* Item 27. */
+static void
+errnos (void)
+{
+  struct nbd_handle *h;
+  char uri[512];
+
+  h = new_handle ();
+  snprintf (uri, sizeof uri, "nbd+unix:///?socket=%s", tls_required.sock);
+  step ("plain URI to a TLS-only server");
+  say ("plain URI to a TLS-only server", "%s", rv (nbd_connect_uri (h, uri)));
+  nbd_close (h);
+
+  h = new_handle ();
+  snprintf (uri, sizeof uri, "nbds+unix://bob@/?socket=%s&tls-psk-file=%s",
+            tls_required.sock, bobkeys);
+  step ("nbds+unix, PSK user unknown to the server");
+  say ("nbds+unix, PSK user unknown to the server", "%s", rv (nbd_connect_uri (h, uri)));
+  nbd_close (h);
+
+  h = new_handle ();
+  snprintf (uri, sizeof uri, "nbds+unix://alice@/?socket=%s&tls-psk-file=%s",
+            tls_required.sock, keys);
+  step ("nbds+unix with the right key");
+  say ("nbds+unix with the right key", "%s", rv (nbd_connect_uri (h, uri)));
+  say ("tls negotiated", "%s", rv (nbd_get_tls_negotiated (h)));
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
+/* Item 20, nbd_stats_bytes_sent(3) (1.16): "This tracks the plaintext
+ * bytes utilized by the NBD protocol; it may differ from the number of
+ * bytes actually sent over the connection, particularly when TLS is in
+ * use."  So one read costs the same counted bytes with and without TLS.
+ */
+static void
+stats (void)
+{
+  uint64_t (*sent) (struct nbd_handle *) = NEWER (nbd_stats_bytes_sent);
+  uint64_t (*received) (struct nbd_handle *) = NEWER (nbd_stats_bytes_received);
+  uint64_t delta[2][2];
+  static char buf[65536];
+
+  if (!sent || !received) {
+    want ("stats: bytes sent for one read, TLS minus plain", "0", "not in this library");
+    want ("stats: bytes received for one read, TLS minus plain", "0", "not in this library");
+    want ("stats: bytes received for one 64K read (plain)", "ok", "not in this library");
+    return;
+  }
+  for (int tls = 0; tls <= 1; tls++) {
+    struct nbd_handle *h = psk_handle (tls ? LIBNBD_TLS_REQUIRE : LIBNBD_TLS_DISABLE);
+    uint64_t s0, r0;
+    step ("stats: connect");
+    if (nbd_connect_unix (h, tls_optional.sock) == -1)
+      probe_fail ("connect: %s", nbd_get_error ());
+    s0 = sent (h); r0 = received (h);
+    nbd_pread (h, buf, sizeof buf, 0, 0);
+    delta[tls][0] = sent (h) - s0;
+    delta[tls][1] = received (h) - r0;
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+  want ("stats: bytes sent for one read, TLS minus plain", "0", "%" PRIi64,
+        (int64_t) (delta[1][0] - delta[0][0]));
+  want ("stats: bytes received for one read, TLS minus plain", "0", "%" PRIi64,
+        (int64_t) (delta[1][1] - delta[0][1]));
+  /* 64 KiB of data plus a reply header (16..40 bytes of framing). */
+  want ("stats: bytes received for one 64K read (plain)", "ok", "%s",
+        delta[0][1] >= 65536 && delta[0][1] <= 65536 + 64 ? "ok" : "odd");
+}
+
+/* Item 11: after STARTTLS the server forgets structured replies (and
+ * the rest), so the client must too.  nbd_opt_starttls and
+ * nbd_opt_structured_reply are 1.16.
+ */
+static void
+starttls_forgets (void)
+{
+  int (*starttls) (struct nbd_handle *) = NEWER (nbd_opt_starttls);
+  int (*opt_sr) (struct nbd_handle *) = NEWER (nbd_opt_structured_reply);
+  struct nbd_handle *h;
+  static char buf[4096];
+
+  if (!starttls || !opt_sr) {
+    want ("starttls: structured replies before", "1", "not in this library");
+    want ("starttls: opt_starttls", "1", "not in this library");
+    want ("starttls: structured replies after", "0", "not in this library");
+    want ("starttls: pread after go", "0", "not in this library");
+    return;
+  }
+  h = psk_handle (LIBNBD_TLS_DISABLE);
+  nbd_set_opt_mode (h, true);
+  nbd_set_request_structured_replies (h, false);
+  step ("starttls: connect");
+  if (nbd_connect_unix (h, tls_optional.sock) == -1)
+    probe_fail ("connect: %s", nbd_get_error ());
+  opt_sr (h);
+  want ("starttls: structured replies before", "1", "%s",
+        rv (nbd_get_structured_replies_negotiated (h)));
+  step ("starttls: opt_starttls");
+  want ("starttls: opt_starttls", "1", "%s", rv (starttls (h)));
+  want ("starttls: structured replies after", "0", "%s",
+        rv (nbd_get_structured_replies_negotiated (h)));
+  step ("starttls: go and read");
+  nbd_opt_go (h);
+  want ("starttls: pread after go", "0", "%s", rv (nbd_pread (h, buf, sizeof buf, 0, 0)));
+  nbd_shutdown (h, 0);
+  nbd_close (h);
+}
+
+/* Item 21: qemu-nbd closes the TLS connection without close_notify
+ * right after NBD_CMD_DISC: a normal end for nbd_shutdown.
+ */
+static void
+qemu_nbd_close (void)
+{
+  struct server q;
+  char obj[256], img[128];
+  const char *argv[] = { "qemu-nbd", "--object", obj, "--tls-creds", "tls0",
+                         "-k", "$SOCK", "--pid-file", "$PID", "-f", "raw",
+                         "-t", "-e", "20", img, NULL };
+  int failed = 0;
+
+  snprintf (obj, sizeof obj, "tls-creds-psk,id=tls0,endpoint=server,dir=%s", dir);
+  snprintf (img, sizeof img, "%s/disk.img", dir);
+  if (sh ("command -v qemu-nbd >/dev/null && truncate -s 1M %s", img) != 0 ||
+      server_start (&q, argv) == -1) {
+    say ("qemu-nbd TLS: shutdown failures out of 8", "skipped (no qemu-nbd)");
+    return;
+  }
+  server_wait_accepting (&q);
+  for (int i = 0; i < 8; i++) {
+    struct nbd_handle *h = psk_handle (LIBNBD_TLS_REQUIRE);
+    static char buf[512];
+    step ("qemu-nbd TLS: connect");
+    if (nbd_connect_unix (h, q.sock) == -1 || nbd_pread (h, buf, sizeof buf, 0, 0) == -1) {
+      say ("qemu-nbd TLS: connect and read", "%s", rv (-1));
+      nbd_close (h);
+      break;
+    }
+    step ("qemu-nbd TLS: shutdown");
+    if (nbd_shutdown (h, 0) == -1)
+      failed++;
+    nbd_close (h);
+  }
+  say ("qemu-nbd TLS: shutdown failures out of 8", "%d", failed);
+  server_stop (&q);
+}
+
+int
+main (void)
+{
+  probe_begin ();
+  {
+    struct nbd_handle *h = new_handle ();
+    int tls = nbd_supports_tls (h);
+    nbd_close (h);
+    if (tls != 1) {
+      fprintf (stderr, "probe: library without TLS: skipping\n");
+      return 77;
+    }
+  }
+  if (sh ("command -v psktool >/dev/null && "
+          "nbdkit --dump-config 2>/dev/null | grep -q '^tls=yes'") != 0) {
+    fprintf (stderr, "probe: psktool or nbdkit TLS missing: skipping\n");
+    return 77;
+  }
+  strcpy (dir, "/tmp/libnbd-conf-XXXXXX");
+  if (!mkdtemp (dir))
+    probe_fail ("mkdtemp: %s", strerror (errno));
+  snprintf (keys, sizeof keys, "%s/keys.psk", dir);
+  snprintf (bobkeys, sizeof bobkeys, "%s/bob.psk", dir);
+  if (sh ("psktool -u alice -p %s >/dev/null 2>&1 && "
+          "psktool -u bob -p %s >/dev/null 2>&1", keys, bobkeys) != 0)
+    probe_fail ("psktool failed");
+  {
+    char psk_arg[160];
+    const char *req[] = { "--tls=require", psk_arg, "memory", "1M", NULL };
+    const char *opt[] = { "--tls=on", psk_arg, "memory", "1M", NULL };
+    snprintf (psk_arg, sizeof psk_arg, "--tls-psk=%s", keys);
+    start_nbdkit (&tls_required, req);
+    start_nbdkit (&tls_optional, opt);
+  }
+  section ("errnos", errnos);
+  section ("stats", stats);
+  section ("starttls forgets", starttls_forgets);
+  section ("qemu-nbd close", qemu_nbd_close);
+  server_stop (&tls_required);
+  server_stop (&tls_optional);
+  sh ("rm -rf '%s'", dir);
+  return 0;
+}
