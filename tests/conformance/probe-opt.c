@@ -203,8 +203,16 @@ export_name_resets_info (void)
   say ("set_export_name alpha again", "%s", rv (nbd_set_export_name (h, "alpha")));
   say ("size after the same name", "%s", rv (nbd_get_size (h)));
   say ("set_export_name beta", "%s", rv (nbd_set_export_name (h, "beta")));
-  say ("size after a new name", "%s", rv (nbd_get_size (h)));
-  say ("is_read_only after a new name", "%s", rv (nbd_is_read_only (h)));
+  /* Upstream since 1.16 (lib/handle.c, nbd_set_export_name): a
+   * different name resets the size and flags learned by nbd_opt_info,
+   * so the queries fail until the next info or go; 1.14 kept them.
+   */
+  {
+    int64_t size = nbd_get_size (h);
+    int ro = nbd_is_read_only (h);
+    want ("size after a new name", "fails", "%s", size == -1 ? "fails" : rv (size));
+    want ("is_read_only after a new name", "fails", "%s", ro == -1 ? "fails" : rv (ro));
+  }
   step ("opt_go beta");
   say ("opt_go beta", "%s", rv (nbd_opt_go (h)));
   say ("size after opt_go", "%s", rv (nbd_get_size (h)));
@@ -230,12 +238,25 @@ meta_contexts (void)
   step ("meta: connect");
   if (nbd_connect_unix (h, s.sock) == -1)
     probe_fail ("connect_unix: %s", nbd_get_error ());
-  say ("meta: can_meta_context, nothing requested", "%s",
-       rv (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION)));
+  /* Later upstream (lib/flags.c, nbd_can_meta_context in opt mode):
+   * with no context requested there is nothing to be unsure about, so
+   * the answer is false; 1.14 fails with EINVAL.
+   */
+  want ("meta: can_meta_context, nothing requested", "0", "%s",
+        rv (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION)));
   step ("meta: opt_list_meta_context");
-  say ("meta: opt_list_meta_context without structured replies", "%s, found %d",
-       rv (nbd_opt_list_meta_context (h, (nbd_context_callback) {
-             .callback = context_one, .user_data = &found })), found);
+  /* Later upstream sends NBD_OPT_LIST_META_CONTEXT even without
+   * structured replies and lets the server answer (nbdkit refuses with
+   * NBD_REP_ERR_INVALID); 1.14 refuses locally with ENOTSUP.
+   */
+  {
+    int r = nbd_opt_list_meta_context (h, (nbd_context_callback) {
+                                         .callback = context_one,
+                                         .user_data = &found });
+    want ("meta: opt_list_meta_context without structured replies",
+          "left to the server", "%s",
+          r == -1 && nbd_get_errno () == ENOTSUP ? "refused locally" : "left to the server");
+  }
   say ("meta: add_meta_context", "%s",
        rv (nbd_add_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION)));
   say ("meta: can_meta_context, requested not negotiated", "%s",
