@@ -54,9 +54,22 @@ chunk_error_simple_reply (const char *name, bool oldstyle)
   step ("connect");
   if (nbd_connect_unix (h, s.sock) == -1)
     probe_fail ("connect_unix: %s", nbd_get_error ());
+  /* At offset 0 and past it: the ranges left uncovered by the failed
+   * chunk are zeroed relative to the buffer, not to the disk.
+   */
   snprintf (key, sizeof key, "%s: pread_structured, chunk returns -1", name);
   step (key);
   r = nbd_pread_structured (h, buf, sizeof buf, 0, cb, 0);
+  say (key, "%s, chunk called %d", rv (r), calls);
+  calls = 0;
+  snprintf (key, sizeof key, "%s: pread_structured at 4096, chunk returns -1", name);
+  step (key);
+  r = nbd_pread_structured (h, buf, 4096, 4096, cb, 0);
+  say (key, "%s, chunk called %d", rv (r), calls);
+  calls = 0;
+  snprintf (key, sizeof key, "%s: pread_structured at 512K, chunk returns -1", name);
+  step (key);
+  r = nbd_pread_structured (h, buf, sizeof buf, 512 * 1024, cb, 0);
   say (key, "%s, chunk called %d", rv (r), calls);
   snprintf (key, sizeof key, "%s: pread afterwards", name);
   step (key);

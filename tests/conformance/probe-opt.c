@@ -39,7 +39,8 @@ plain_newstyle (int fd)
       break;
     }
     /* Without fixed newstyle there is no way to answer: hang up. */
-    break;
+    raw_report ("options received: %s (then hung up)", names);
+    return;
   }
   raw_report ("options received: %s", names[0] ? names : "none");
   /* Serve until the client disconnects. */
