@@ -33,7 +33,7 @@ _timer = None
 _current = "start"
 
 
-def step(key, seconds=5):
+def step(key, seconds=8):
     """Names the observation in progress; if it has not finished within
     seconds, print "key: hang" and end the probe (the libnbd bindings
     release the GIL in blocking calls, so this thread gets to run)."""
@@ -77,4 +77,42 @@ def now():
     return time.monotonic()
 
 
+def start_nbdkit(*args):
+    """nbdkit on a unix socket in a fresh directory, args being the
+    filters, plugin and parameters; returns (process, socket, directory).
+    It is ready once its pid file exists (nbdkit writes it after it
+    listens: the socket file alone appears at bind, before listen)."""
+    import shutil
+    import subprocess
+    import tempfile
+    if not shutil.which("nbdkit"):
+        sys.exit(77)
+    tmp = tempfile.mkdtemp(prefix="libnbd-conf-")
+    sock = os.path.join(tmp, "sock")
+    pidfile = os.path.join(tmp, "pid")
+    proc = subprocess.Popen(["nbdkit", "-f", "-U", sock, "-P", pidfile] + list(args))
+    for _ in range(1000):
+        if os.path.exists(pidfile) and os.path.getsize(pidfile) > 0:
+            return proc, sock, tmp
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    sys.stderr.write("probe: nbdkit did not start\n")
+    sys.exit(99)
+
+
 check_mapped_library()
+
+
+def stop_nbdkit(proc, tmp):
+    """Ends nbdkit by its pid (SIGTERM, then SIGKILL if a connection
+    still holds it) and removes its directory."""
+    import shutil
+    import subprocess
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -3,26 +3,12 @@
 # calls the closure's .free, so a weak reference shows when .free ran:
 # at retirement, not at completion.
 import gc
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 import weakref
 
 import nbd
-from conformance_probe import step, say, outcome, done
+from conformance_probe import start_nbdkit, stop_nbdkit, step, say, outcome, done
 
-if not shutil.which("nbdkit"):
-    sys.exit(77)
-tmp = tempfile.mkdtemp(prefix="libnbd-conf-")
-sock = os.path.join(tmp, "sock")
-server = subprocess.Popen(["nbdkit", "-f", "-U", sock, "pattern", "1M"])
-for _ in range(500):
-    if os.path.exists(sock):
-        break
-    time.sleep(0.01)
+server, sock, tmp = start_nbdkit("pattern", "1M")
 
 
 class Callback:
@@ -93,6 +79,4 @@ try:
     say("close: callable alive after close", ref() is not None)
     done()
 finally:
-    server.terminate()
-    server.wait()
-    shutil.rmtree(tmp)
+    stop_nbdkit(server, tmp)

@@ -2,26 +2,13 @@
 # items 9, 12, 13): listing, info, export names, aio option calls with
 # completion callbacks, go.
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 
 import nbd
-from conformance_probe import step, say, want, outcome, done
+from conformance_probe import start_nbdkit, stop_nbdkit, step, say, want, outcome, done
 
-if not shutil.which("nbdkit"):
-    sys.exit(77)
-tmp = tempfile.mkdtemp(prefix="libnbd-conf-")
-sock = os.path.join(tmp, "sock")
-server = subprocess.Popen(["nbdkit", "-f", "-U", sock, "--filter=exportname",
-                           "memory", "1M", "exportname=alpha",
-                           "exportname=beta", "exportname-strict=true"])
-for _ in range(500):
-    if os.path.exists(sock):
-        break
-    time.sleep(0.01)
+server, sock, tmp = start_nbdkit("--filter=exportname", "memory", "1M",
+                                 "exportname=alpha", "exportname=beta",
+                                 "exportname-strict=true", "exportname-list=explicit")
 
 try:
     h = nbd.NBD()
@@ -78,6 +65,4 @@ try:
     del h
     done()
 finally:
-    server.terminate()
-    server.wait()
-    shutil.rmtree(tmp)
+    stop_nbdkit(server, tmp)

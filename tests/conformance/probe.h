@@ -112,7 +112,7 @@ check_mapped_library (void)
  * fires while it is in progress.
  */
 static char current_key[256] = "start";
-static unsigned watchdog_seconds = 5;
+static unsigned watchdog_seconds = 8;
 
 static void
 watchdog_fired (int sig)
