@@ -166,7 +166,12 @@ uris (void)
   snprintf (uri, sizeof uri, "nbd://localhost:%d/?tls-verify-peer=false", port);
   step ("connect_uri tls-verify-peer=false");
   say ("connect_uri ...?tls-verify-peer=false", "%s", rv (nbd_connect_uri (h, uri)));
-  say ("get_tls_verify_peer", "%s", rv (nbd_get_tls_verify_peer (h)));
+  /* Later upstream parses the tls-verify-peer query parameter in
+   * nbd_connect_uri (issue 7 item 24, from 1.22); 1.14's lib/uri.c
+   * knows only socket, tls-certificates and tls-psk-file, so it keeps
+   * the default (true).
+   */
+  want ("get_tls_verify_peer", "0", "%s", rv (nbd_get_tls_verify_peer (h)));
   say ("get_uri after it", "%s", masked (nbd_get_uri (h)));
   nbd_shutdown (h, 0);
   nbd_close (h);
@@ -182,11 +187,14 @@ uris (void)
   nbd_shutdown (h, 0);
   nbd_close (h);
 
-  /* Query parameter names are case-insensitive (item 24). */
+  /* Query parameter names are case-insensitive in 1.22 (issue 7 item
+   * 24, measured on 1.22 built from source); 1.14 matches them with
+   * strcmp and refuses "SOCKET" (EINVAL: no socket parameter).
+   */
   h = new_handle ();
   snprintf (uri, sizeof uri, "nbd+unix:///?SOCKET=%s", unx.sock);
   step ("connect_uri ?SOCKET=");
-  say ("connect_uri nbd+unix:///?SOCKET=S", "%s", rv (nbd_connect_uri (h, uri)));
+  want ("connect_uri nbd+unix:///?SOCKET=S", "0", "%s", rv (nbd_connect_uri (h, uri)));
   nbd_close (h);
   h = new_handle ();
   snprintf (uri, sizeof uri, "nbd+unix:///?socket=%s", unx.sock);
