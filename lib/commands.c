@@ -935,8 +935,8 @@ closed_or_dead (struct nbd_handle *h)
   return h->state == STATE_CLOSED || h->state == STATE_DEAD;
 }
 
-/* LIBNBD_SHUTDOWN_ABANDON_PENDING: user requests not yet handed to the
- * transport never reach the server and fail with ENOTCONN.  Kept: the
+/* LIBNBD_SHUTDOWN_ABANDON_PENDING: user requests the transport would not
+ * take never reach the server and fail with ENOTCONN.  Kept: the
  * request partly handed over (its rest must follow or the stream breaks)
  * and NBD_CMD_DISC.
  */
@@ -986,8 +986,15 @@ nbd_unlocked_shutdown (struct nbd_handle *h, uint32_t flags)
   if (h->state == STATE_NEGOTIATING)
     return nbd_unlocked_opt_abort (h);
 
-  if (flags & LIBNBD_SHUTDOWN_ABANDON_PENDING)
+  if (flags & LIBNBD_SHUTDOWN_ABANDON_PENDING) {
+    /* Requests are batched: some that libnbd would already have written
+     * may still be queued here.  Hand the socket all it takes first, so
+     * that only what really could not be sent is abandoned.
+     */
+    if (h->state == STATE_TRANSMISSION && nbd_internal_transmit (h) == -1)
+      return -1;
     abandon_unsent (h);
+  }
   if (!h->disconnect_requested && nbd_unlocked_aio_disconnect (h, 0) == -1)
     return -1;
   while (!closed_or_dead (h))

@@ -245,6 +245,22 @@ free_addrs (struct nbd_handle *h)
   h->addrs = h->next_addr = NULL;
 }
 
+/* Every address of a TCP connect failed: as libnbd, the handle goes
+ * back to the created state (the error stays set), so that the program
+ * may try again, e.g. once the server is up.
+ */
+static void
+tcp_exhausted (struct nbd_handle *h)
+{
+  if (h->fd >= 0) {
+    close (h->fd);
+    h->fd = -1;
+  }
+  h->ops = NULL;
+  free_addrs (h);
+  h->state = STATE_CREATED;
+}
+
 /* A connect that failed before any byte was exchanged (the server is not
  * there yet): back to the created state, so that it can be tried again.
  */
@@ -361,7 +377,7 @@ nbd_unlocked_aio_connect_tcp (struct nbd_handle *h,
   h->addrs = h->next_addr = result;
   h->connect_errno = 0;
   if (tcp_try_next (h) == -1) {
-    fail_dead (h);
+    tcp_exhausted (h);
     return -1;
   }
   return 0;
@@ -418,6 +434,7 @@ nbd_internal_connect_finished (struct nbd_handle *h)
     h->ops = NULL;
     if (tcp_try_next (h) == 0)
       return 0;
+    tcp_exhausted (h);
     return -1;
   }
 

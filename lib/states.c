@@ -197,7 +197,9 @@ nbd_internal_run (struct nbd_handle *h, bool readable, bool writable)
       writable = false;
       if (nbd_internal_connect_finished (h) == -1) {
         int err = nbd_get_errno ();
-        nbd_internal_set_dead (h, err ? err : ECONNREFUSED, NULL);
+        /* (A TCP connect out of addresses is back in CREATED.) */
+        if (h->state != STATE_CREATED)
+          nbd_internal_set_dead (h, err ? err : ECONNREFUSED, NULL);
         return -1;
       }
       continue;

@@ -522,8 +522,10 @@ static bool
 connected_or_failed (struct nbd_handle *h, void *arg)
 {
   (void) arg;
+  /* CREATED again: a TCP connect that ran out of addresses. */
   return h->state == STATE_TRANSMISSION || h->state == STATE_NEGOTIATING
-    || h->state == STATE_DEAD || h->state == STATE_CLOSED;
+    || h->state == STATE_DEAD || h->state == STATE_CLOSED
+    || h->state == STATE_CREATED;
 }
 
 int
@@ -536,6 +538,11 @@ nbd_internal_wait_connected (struct nbd_handle *h)
     return -1;
   if (wait_for (h, connected_or_failed, NULL, 0) == -1)
     return -1;
+  if (h->state == STATE_CREATED) {
+    if (!nbd_get_error ())
+      set_error (ECONNREFUSED, "connect: every address failed");
+    return -1;
+  }
   if (h->state == STATE_DEAD || h->state == STATE_CLOSED) {
     if (h->dead_msg)
       report_dead (h);
