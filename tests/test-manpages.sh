@@ -100,11 +100,26 @@ for page in "$docs"/nbd_*.3; do
     fi
 done
 
-# Every reference to one of this library's pages (nbd_*(3), libnbd*(3))
-# names a page that exists.
-for page in "$docs"/nbd_*.3 "$docs"/libnbd.3 "$docs"/libnbd-ext.3; do
-    for ref in $(grep -o '\\fB\(nbd_[a-z0-9_]*\|libnbd[a-z-]*\)\\fR(3)' "$page" |
-                 sed 's/^\\fB//; s/\\fR(3)$//' | LC_ALL=C sort -u); do
+# The hand-written overview pages render without warnings too.
+for page in "$docs"/libnbd*.3; do
+    if ! render "$page" > "$tmp/out" 2> "$tmp/err" || test -s "$tmp/err"; then
+        echo "$0: $(basename "$page"): warnings while rendering:"
+        cat "$tmp/err"
+        fail=1
+    fi
+    if command -v groff >/dev/null 2>&1 &&
+       { ! groff -t -man -ww -z "$page" 2> "$tmp/err" || test -s "$tmp/err"; }; then
+        echo "$0: $(basename "$page"): groff -man -ww -z complains:"
+        cat "$tmp/err"
+        fail=1
+    fi
+done
+
+# Every reference to one of this library's pages (nbd_*(3), libnbd*(3),
+# the hyphen written "\-" or "-") names a page that exists.
+for page in "$docs"/nbd_*.3 "$docs"/libnbd*.3; do
+    for ref in $(grep -o '\\fB\(nbd_[a-z0-9_]*\|libnbd\(\\\?-[a-z]*\)*\)\\fR(3)' "$page" |
+                 sed 's/^\\fB//; s/\\fR(3)$//; s/\\-/-/g' | LC_ALL=C sort -u); do
         if ! test -f "$docs/$ref.3"; then
             echo "$0: $(basename "$page") refers to $ref(3), which does not exist"
             fail=1
