@@ -104,6 +104,7 @@ const struct call api_handle_calls[] = {
       "closed.",
     .see_also = "nbd_create(3) nbd_shutdown(3) nbd_aio_command_completed(3)",
     .handwritten = true,
+    .null_handle_ok = true,
   },
   {
     .name = "get_error",
@@ -963,14 +964,30 @@ const struct call api_handle_calls[] = {
     .summary = "return the version of the library",
     .description =
       "Return the library version as a string of the form "
-      "C<MAJOR.MINOR.RELEASE>, for example C<\"1.22.0\">.  The major number "
+      "C<MAJOR.MINOR.RELEASE>, for example C<\"1.24.4\">.  The major number "
       "is 1 for every release with the stable API (0 was used for early "
       "experimental releases).  An even minor number marks a stable branch, "
       "an odd one a development branch whose new calls may still change.  "
       "The release number grows with each release of a branch.\n\n"
       "The string is static and must not be freed.  For compile time checks "
       "use the C<LIBNBD_HAVE_NBD_*> macros of C<libnbd.h> instead.",
-    .see_also = "nbd_get_package_name(3) nbd_create(3)",
+    .see_also = "nbd_get_package_name(3) nbd_get_version_extra(3) nbd_create(3)",
+    .cannot_fail = true,
+  },
+  {
+    .name = "get_version_extra",
+    .ret = RET_STATIC_STRING,
+    .version = "1.24",
+    .summary = "return the extra version of the library",
+    .description =
+      "Return the free-form version text chosen when the library was built, "
+      "with C<./configure --with-extra=\"...\">.  Distributions use it to "
+      "record their own package release next to the upstream version of "
+      "L<nbd_get_version(3)>, for example C<\"1.24.4-1\">.  When the build "
+      "set nothing the result is the empty string C<\"\">.\n\n"
+      "The string is static: it stays valid as long as the library is "
+      "loaded, and must not be freed.",
+    .see_also = "nbd_get_version(3) nbd_get_package_name(3)",
     .cannot_fail = true,
   },
   {
@@ -1055,6 +1072,27 @@ const struct call api_handle_calls[] = {
       "guaranteed to work, nor to be the best possible one.",
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_is_uri(3) "
       "nbd_supports_uri(3) nbd_connect_socket(3)",
+  },
+
+  {
+    .name = "get_handle_size",
+    .ret = RET_SIZE,
+    .version = "1.24",
+    .summary = "return the approximate size of the handle",
+    .description =
+      "Estimate how many bytes of memory the handle holds: the handle "
+      "itself, the strings it keeps (export name, TLS settings, handle name "
+      "and so on), its send and receive buffers, the records of commands "
+      "queued, in flight or completed and not yet retired, and the meta "
+      "contexts requested or agreed.  The figure changes as the handle is "
+      "used: it grows, for example, with every command in flight or meta "
+      "context added.\n\n"
+      "It is an estimate, meant for language bindings with a garbage "
+      "collector that need a hint of the memory each handle keeps alive.  "
+      "It leaves out memory owned by the caller (such as the buffers passed "
+      "to L<nbd_aio_pread(3)>), the TLS library's session state, and the "
+      "overhead of the memory allocator.",
+    .see_also = "nbd_create(3) nbd_aio_in_flight(3)",
   },
 
   /* ---- Statistics ---- */

@@ -79,7 +79,7 @@ enum ret_kind {
   RET_COOKIE,         /* int64_t: cookie >= 1, -1 error */
   RET_STRING,         /* char *: caller frees, NULL error */
   RET_STATIC_STRING,  /* const char *: owned by the library, NULL error */
-  RET_SIZE,           /* ssize_t (unused by libnbd 1.22, kept for completeness) */
+  RET_SIZE,           /* ssize_t: >= 0 ok, -1 error */
   RET_VOID,           /* void (nbd_close) */
   RET_HANDLE,         /* struct nbd_handle * (nbd_create) */
 };
@@ -107,13 +107,14 @@ struct call {
   enum ret_kind ret;
   const char *ret_set;      /* RET_FLAGS / RET_ENUM */
   unsigned permitted;       /* ST_* mask, 0 = any */
-  const char *version;      /* first version, "1.0" ... "1.22" */
+  const char *version;      /* first version, "1.0" ... "1.24" */
   const char *summary;      /* one line, lower case, no full stop */
   const char *description;  /* markup: see below */
   const char *see_also;     /* space separated: "nbd_foo(3) libnbd(3)" */
   bool unlocked;            /* true: the entry point does not take the handle lock */
   bool cannot_fail;         /* true: the call never sets an error */
   bool no_handle;           /* true: no handle parameter (nbd_create, nbd_get_error...) */
+  bool null_handle_ok;      /* true: a NULL handle is valid (nbd_close): no nonnull attribute */
   bool handwritten;         /* true: entry point written by hand in lib/, not generated */
   bool is_async;            /* true: nbd_aio_* call completed via a completion closure */
   bool not_implemented;     /* true: generated entry point fails with ENOTSUP */

@@ -570,6 +570,13 @@ nbd_unlocked_get_package_name (struct nbd_handle *h)
   return PACKAGE_NAME;
 }
 
+const char *
+nbd_unlocked_get_version_extra (struct nbd_handle *h)
+{
+  (void) h;
+  return LIBNBD_VERSION_EXTRA;
+}
+
 int
 nbd_unlocked_supports_tls (struct nbd_handle *h)
 {

@@ -985,6 +985,29 @@ nbd_internal_handshake_free (struct nbd_handle *h)
   h->last_opt_msg = NULL;
 }
 
+size_t
+nbd_internal_handshake_size (struct nbd_handle *h)
+{
+  size_t n = 0;
+
+  if (h->hs_wbuf)
+    n += h->hs_wlen ? h->hs_wlen : 1;
+  n += h->hs_rcap;
+  if (h->last_opt_msg)
+    n += strlen (h->last_opt_msg) + 1;
+  if (h->opt) {
+    const struct hs_option *o = h->opt;
+    n += sizeof *o;
+    n += nbd_internal_string_vector_size (&o->queries);
+    if (o->errmsg)
+      n += strlen (o->errmsg) + 1;
+    n += o->nr_new_meta * sizeof o->new_meta[0];
+    for (size_t i = 0; i < o->nr_new_meta; i++)
+      n += strlen (o->new_meta[i].name) + 1;
+  }
+  return n;
+}
+
 /* ---- Opt mode: the nbd_opt_* and nbd_aio_opt_* calls ---- */
 
 static int

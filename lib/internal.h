@@ -14,6 +14,12 @@
 #include <sys/uio.h>
 #include <inttypes.h>
 
+/* The public header marks pointer parameters nonnull for callers.  Inside
+ * the library that would let GCC assume them non-NULL and delete the
+ * entry points' EFAULT checks, so the library sees no nonnull attributes.
+ */
+#define LIBNBD_ATTRIBUTE_NONNULL(...)
+
 /* The library builds with -fvisibility=hidden: only what the public header
  * declares is exported (and the version script assigns the nodes). */
 #pragma GCC visibility push(default)
@@ -372,6 +378,8 @@ extern int nbd_internal_handshake_io_done (struct nbd_handle *h);
 extern void nbd_internal_handshake_free (struct nbd_handle *h);
 /* Fail the option in flight, if any (its completion callback runs). */
 extern void nbd_internal_handshake_abort (struct nbd_handle *h, int errnum);
+/* Bytes held by the handshake: its buffers and the option in flight. */
+extern size_t nbd_internal_handshake_size (struct nbd_handle *h);
 
 /* ---- commands.c / transmit.c / reply.c ---- */
 extern int nbd_internal_transmit (struct nbd_handle *h);     /* send queued requests */
@@ -426,6 +434,8 @@ extern void nbd_internal_forget_export (struct nbd_handle *h);
 /* ---- utils.c ---- */
 extern int nbd_internal_string_vector_append (struct string_vector *v, const char *s);
 extern void nbd_internal_string_vector_clear (struct string_vector *v);
+/* Bytes allocated for the vector: the pointer array and the strings. */
+extern size_t nbd_internal_string_vector_size (const struct string_vector *v);
 extern char *nbd_internal_printable_string (const char *s);
 
 /* Take ownership of a closure passed by address by the generated entry

@@ -496,11 +496,34 @@ find_certificates_dir (struct nbd_handle *h, char **dir_out)
   return 0;
 }
 
+/* Load dir/cert_name with its key dir/key_name if both exist: 1 loaded,
+ * 0 not there, -1 error (set).
+ */
+static int
+load_client_pair (struct nbd_handle *h, struct tls *t, const char *dir,
+                  const char *cert_name, const char *key_name)
+{
+  char path[4096], keypath[4096];
+  int r;
+
+  if (!is_file (dir, cert_name, path, sizeof path)
+      || !is_file (dir, key_name, keypath, sizeof keypath))
+    return 0;
+  r = gnutls_certificate_set_x509_key_file (t->xcred, path, keypath,
+                                            GNUTLS_X509_FMT_PEM);
+  if (r < 0) {
+    set_error (EINVAL, "%s, %s: %s", path, keypath, gnutls_strerror (r));
+    return -1;
+  }
+  debug (h, "TLS: using client certificate %s", path);
+  return 1;
+}
+
 static int
 set_up_x509 (struct nbd_handle *h, struct tls *t)
 {
   char *dir = NULL;
-  char path[4096], keypath[4096];
+  char path[4096];
   bool have_ca = false;
   int r;
 
@@ -530,15 +553,22 @@ set_up_x509 (struct nbd_handle *h, struct tls *t)
         goto err;
       }
     }
-    if (is_file (dir, "client-cert.pem", path, sizeof path)
-        && is_file (dir, "client-key.pem", keypath, sizeof keypath)) {
-      r = gnutls_certificate_set_x509_key_file (t->xcred, path, keypath,
-                                                GNUTLS_X509_FMT_PEM);
-      if (r < 0) {
-        set_error (EINVAL, "%s, %s: %s", path, keypath, gnutls_strerror (r));
+    /* The unnumbered pair, then client-cert-N.pem with client-key-N.pem
+     * for N = 0, 1, ... up to the first one missing: a client may hold
+     * one certificate per key type (classical and post-quantum, say) and
+     * GnuTLS presents the one that suits the server's request.
+     */
+    if (load_client_pair (h, t, dir, "client-cert.pem", "client-key.pem") == -1)
+      goto err;
+    for (unsigned n = 0; ; n++) {
+      char cert_name[64], key_name[64];
+      snprintf (cert_name, sizeof cert_name, "client-cert-%u.pem", n);
+      snprintf (key_name, sizeof key_name, "client-key-%u.pem", n);
+      r = load_client_pair (h, t, dir, cert_name, key_name);
+      if (r == -1)
         goto err;
-      }
-      debug (h, "TLS: using client certificate %s", path);
+      if (r == 0)
+        break;
     }
   }
   if (!have_ca) {

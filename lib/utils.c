@@ -28,6 +28,15 @@ nbd_internal_string_vector_append (struct string_vector *v, const char *s)
   return 0;
 }
 
+size_t
+nbd_internal_string_vector_size (const struct string_vector *v)
+{
+  size_t n = v->cap * sizeof v->ptr[0];
+  for (size_t i = 0; i < v->len; i++)
+    n += strlen (v->ptr[i]) + 1;
+  return n;
+}
+
 void
 nbd_internal_string_vector_clear (struct string_vector *v)
 {

@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "server.h"
+#include "tls-helpers.h"
 
 #define SIZE (8 * 1024 * 1024)
 
@@ -26,47 +27,11 @@ static char cacerts[128];       /* only the CA certificate */
 static char pskfile[128];
 static char badpskfile[128];
 
-static int
-run (const char *fmt, ...)
-{
-  char cmd[2048];
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (cmd, sizeof cmd, fmt, ap);
-  va_end (ap);
-  return system (cmd);
-}
-
 static void
 cleanup (void)
 {
   if (certs[0])
     run ("rm -rf '%s'", certs);
-}
-
-static bool
-have_prerequisites (void)
-{
-  struct nbd_handle *h = nbd_create ();
-  int tls;
-
-  CHECK_OR_EXIT (h != NULL, "%s", nbd_get_error ());
-  tls = nbd_supports_tls (h);
-  nbd_close (h);
-  if (tls != 1) {
-    fprintf (stderr, "libnbd built without TLS: skipped\n");
-    return false;
-  }
-  if (run ("command -v certtool >/dev/null && command -v psktool >/dev/null") != 0) {
-    fprintf (stderr, "certtool or psktool missing: skipped\n");
-    return false;
-  }
-  if (run ("nbdkit --dump-config 2>/dev/null | grep -q '^tls=yes'") != 0) {
-    fprintf (stderr, "nbdkit missing or without TLS: skipped\n");
-    return false;
-  }
-  return true;
 }
 
 static void
@@ -703,7 +668,7 @@ test_nbd_server (void)
 int
 main (void)
 {
-  if (!have_prerequisites ())
+  if (!tls_prerequisites ("certtool psktool"))
     exit (77);
   make_credentials ();
   test_x509 ();
