@@ -416,7 +416,14 @@ const struct call api_handle_calls[] = {
     .summary = "set the path to the TLS certificates directory",
     .description =
       "Name the directory holding the X.509 files used for certificate based "
-      "TLS (CA certificate, client certificate and key).  When unset, a "
+      "TLS: C<ca-cert.pem> (the CA that signed the server's certificate), "
+      "optionally C<ca-crl.pem>, and the client's certificate and key, "
+      "C<client-cert.pem> with C<client-key.pem>.  More client pairs may sit "
+      "beside them as C<client-cert-N.pem> with C<client-key-N.pem>, numbered "
+      "from 0 up, for example one RSA and one ECDSA certificate, or a "
+      "classical and a post-quantum one; all pairs numbered without a gap are "
+      "loaded, and the TLS library presents the one that suits the server's "
+      "request.  When unset, a "
       "built-in search is used: C</etc/pki/libnbd/> for root, otherwise "
       "C<$HOME/.pki/libnbd> then C<$HOME/.config/pki/libnbd>; if none exists "
       "the system's trusted CAs are used.\n\n"

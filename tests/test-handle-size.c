@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,8 +126,21 @@ test_commands (void)
   size_of (h);
   nbd_close (h);
 
+  /* Negotiating (opt mode): the export list arrives into the handle. */
+  h = nbd_create ();
+  REQUIRE (h != NULL, "nbd_create");
+  EXPECT_OK (nbd_set_opt_mode (h, true));
+  REQUIRE (nbd_connect_unix (h, s.sock) == 0, "nbd_connect_unix");
+  CHECK (nbd_aio_is_negotiating (h) == 1, "not negotiating");
+  check_version_extra (h, "negotiating");
+  size_of (h);
+  EXPECT_OK (nbd_opt_abort (h));
+  nbd_close (h);
+
   /* A dead handle answers too. */
   h = connect_server (&s, false);
+  /* SIGKILL: nbdkit may wait for its open connection on SIGTERM. */
+  kill (s.pid, SIGKILL);
   stop_server (&s);
   if (nbd_pread (h, bufs[0], 512, 0, 0) != -1)
     FAIL ("nbd_pread after the server died succeeded");

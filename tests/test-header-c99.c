@@ -19,6 +19,9 @@
   || !defined(LIBNBD_HAVE_NBD_SET_URI_ALLOW_TLS_PRIORITY)
 #error "1.24 TLS priority calls missing"
 #endif
+#if !defined(LIBNBD_HAVE_NBD_GET_VERSION_EXTRA) || !defined(LIBNBD_HAVE_NBD_GET_HANDLE_SIZE)
+#error "1.24 calls missing"
+#endif
 #if !defined(LIBNBD_HAVE_NBD_COMPLETION_CALLBACK) || !defined(LIBNBD_HAVE_NBD_EXTENT64_CALLBACK)
 #error "closure macros missing"
 #endif
