@@ -410,13 +410,13 @@ emit_attribute_macros (void)
       "    (__GNUC__ * 10000 + __GNUC_MINOR__ * 100 + __GNUC_PATCHLEVEL__)\n"
       "#endif\n\n");
   pr ("#ifndef LIBNBD_ATTRIBUTE_NONNULL\n"
-      "#if defined (__GNUC__) && LIBNBD_GCC_VERSION >= 120000 /* gcc >= 12.0 */\n"
+      "#if defined (__GNUC__) && LIBNBD_GCC_VERSION >= 120000\n"
       "#define LIBNBD_ATTRIBUTE_NONNULL(...) __attribute__ ((__nonnull__ (__VA_ARGS__)))\n"
       "#else\n"
       "#define LIBNBD_ATTRIBUTE_NONNULL(...)\n"
       "#endif\n"
       "#endif\n\n");
-  pr ("#if defined (__GNUC__) && LIBNBD_GCC_VERSION >= 120000 /* gcc >= 12.0 */\n"
+  pr ("#if defined (__GNUC__) && LIBNBD_GCC_VERSION >= 120000\n"
       "#define LIBNBD_ATTRIBUTE_ALLOC_DEALLOC(fn) \\\n"
       "    __attribute__ ((__malloc__, __malloc__ (fn, 1)))\n"
       "#else\n"
