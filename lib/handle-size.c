@@ -74,9 +74,9 @@ nbd_unlocked_get_handle_size (struct nbd_handle *h)
   size_t n = sizeof *h;
   const char *strings[] = {
     h->hname, h->export_name, h->tls_certificates, h->tls_username,
-    h->tls_psk_file, h->tls_hostname, h->tls_connect_host, h->sact_name,
-    h->uri, h->canonical_name, h->description, h->sact_tmpdir,
-    h->sact_sockpath,
+    h->tls_psk_file, h->tls_hostname, h->tls_priority, h->tls_connect_host,
+    h->tls_connect_port, h->sact_name, h->uri, h->canonical_name,
+    h->description, h->sact_tmpdir, h->sact_sockpath, h->dead_msg,
   };
 
   for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)

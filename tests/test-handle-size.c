@@ -67,9 +67,10 @@ test_settings (void)
   /* Other strings kept by the handle. */
   EXPECT_OK (nbd_set_handle_name (h, name));
   EXPECT_OK (nbd_set_tls_certificates (h, name));
+  EXPECT_OK (nbd_set_tls_priority (h, name));
   n = size_of (h);
   /* (The handle name replaced the default "nbd1", 5 bytes.) */
-  CHECK (n >= fresh + 8000 - 5, "two 4000 byte strings: %zd -> %zd", fresh, n);
+  CHECK (n >= fresh + 12000 - 5, "three 4000 byte strings: %zd -> %zd", fresh, n);
 
   /* Meta context requests. */
   {
