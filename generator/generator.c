@@ -523,6 +523,7 @@ emit_ext_header (void)
     if (!c->extension)
       continue;
     print_prototype (c, "extern ", 0);
+    print_attributes (c);
     pr (";\n#define LIBNBD_HAVE_NBD_%s 1\n\n", upper (c->name));
   }
   pr ("#ifdef __cplusplus\n}\n#endif\n\n#endif /* LIBNBD_EXT_H */\n");

@@ -52,8 +52,10 @@ if ! diff -u "$tmp/want" "$tmp/have"; then
 fi
 n="$(wc -l < "$tmp/have")"
 want_n="$(wc -l < "$tmp/want")"
-test "$n" -eq 165 && test "$want_n" -eq 165 ||
-    { echo "$0: $n symbols exported, symbols.txt lists $want_n, expected 165"; fail=1; }
+test "$n" -eq "$want_n" || { echo "$0: $n symbols exported, expected $want_n"; fail=1; }
+# upstream's list is libnbd 1.24's: 165 functions.
+upstream_n="$(wc -l < "$srcdir/symbols.txt")"
+test "$upstream_n" -eq 165 || { echo "$0: symbols.txt lists $upstream_n, expected 165"; fail=1; }
 
 # The version-node markers are exactly the nodes named in symbols.txt.
 awk '$2 == "A" { print $3 }' "$tmp/nm" | sed 's/@.*//' | LC_ALL=C sort -u > "$tmp/nodes-have"
