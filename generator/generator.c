@@ -1093,8 +1093,8 @@ emit_man_page (const struct call *c)
           first = 0;
         }
       pr (".\nThe header marks them so that GCC 12 or later warns about a\n"
-          "literal NULL at compile time (see \"Non-NULL parameters\" in\n"
-          "\\fBlibnbd\\fR(3)).\n");
+          "literal NULL at compile time (see \\fBEFAULT\\fR under \"ERROR HANDLING\"\n"
+          "and \"VERSIONS\" in \\fBlibnbd\\fR(3)).\n");
     }
   }
 
