@@ -797,10 +797,12 @@ wait_command (struct nbd_handle *h, int64_t cookie)
     return -1;
   c = (uint64_t) cookie;
   /* If sending it killed the connection (in issue), the command is done
-   * already and there is nothing to wait for, but the caller must still
-   * learn why the connection died, not only that the command was lost.
+   * already and there is nothing to wait for.  As libnbd, the call then
+   * fails with the command's ENOTCONN, unless the client ran out of
+   * memory: that must be said (ENOMEM), not passed off as a lost
+   * connection.
    */
-  dead_at_issue = h->state == STATE_DEAD;
+  dead_at_issue = h->state == STATE_DEAD && h->dead_errno == ENOMEM;
   if (dead_at_issue || nbd_internal_wait_command (h, c) == -1) {
     /* The connection died.  If the reply had fully arrived before (a
      * stray reply right behind it killed the connection), the command
