@@ -791,11 +791,19 @@ static int
 wait_command (struct nbd_handle *h, int64_t cookie)
 {
   uint64_t c;
+  bool dead_at_issue;
 
   if (cookie == -1)
     return -1;
   c = (uint64_t) cookie;
-  if (nbd_internal_wait_command (h, c) == -1) {
+  /* If sending it killed the connection (in issue), the command is done
+   * already and there is nothing to wait for.  As libnbd, the call then
+   * fails with the command's ENOTCONN, unless the client ran out of
+   * memory: that must be said (ENOMEM), not passed off as a lost
+   * connection.
+   */
+  dead_at_issue = h->state == STATE_DEAD && h->dead_errno == ENOMEM;
+  if (dead_at_issue || nbd_internal_wait_command (h, c) == -1) {
     /* The connection died.  If the reply had fully arrived before (a
      * stray reply right behind it killed the connection), the command
      * keeps the result the server gave it.  Otherwise it was aborted and
@@ -809,6 +817,8 @@ wait_command (struct nbd_handle *h, int64_t cookie)
         unlink_done (h, cmd, prev);
         break;
       }
+    if (dead_at_issue)
+      nbd_internal_report_dead (h);
     return -1;
   }
   return nbd_unlocked_aio_command_completed (h, c) == 1 ? 0 : -1;

@@ -11,10 +11,22 @@
 #include "internal.h"
 
 struct last_error {
-  char *msg;
+  char *msg;                    /* malloc'd, or `fallback` */
   int errnum;
   const char *context;          /* name of the public call in progress */
+  /* Where the message goes when there is no memory to format it: a
+   * failed allocation must still be explained, if shortened.
+   */
+  char fallback[256];
 };
+
+static void
+free_msg (struct last_error *e)
+{
+  if (e->msg != e->fallback)
+    free (e->msg);
+  e->msg = NULL;
+}
 
 static pthread_key_t error_key;
 static pthread_once_t error_once = PTHREAD_ONCE_INIT;
@@ -24,7 +36,7 @@ free_last_error (void *p)
 {
   struct last_error *e = p;
   if (e) {
-    free (e->msg);
+    free_msg (e);
     free (e);
   }
 }
@@ -116,18 +128,32 @@ nbd_internal_set_error (int errnum, const char *fmt, ...)
   va_list ap;
   char *body = NULL, *msg = NULL;
   int saved_errno = errno;
+  const char *context;
 
   if (!e)
     return;
+  context = e->context ? e->context : "libnbd";
   va_start (ap, fmt);
   if (vasprintf (&body, fmt, ap) == -1)
     body = NULL;
   va_end (ap);
-  if (body && asprintf (&msg, "%s: %s", e->context ? e->context : "libnbd",
-                        body) == -1)
+  if (body && asprintf (&msg, "%s: %s", context, body) == -1)
     msg = NULL;
   free (body);
-  free (e->msg);
+  if (!msg) {
+    /* Formatted before the old message goes: it may be an argument. */
+    char fallback[sizeof e->fallback];
+    int n = snprintf (fallback, sizeof fallback, "%s: ", context);
+    va_start (ap, fmt);
+    if (n >= 0 && (size_t) n < sizeof fallback)
+      vsnprintf (fallback + n, sizeof fallback - (size_t) n, fmt, ap);
+    va_end (ap);
+    free_msg (e);
+    memcpy (e->fallback, fallback, sizeof fallback);
+    msg = e->fallback;
+  }
+  else
+    free_msg (e);
   e->msg = msg;
   e->errnum = errnum;
   errno = saved_errno;

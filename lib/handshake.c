@@ -1125,8 +1125,15 @@ wait_option_end (struct nbd_handle *h)
       return -1;
   }
   if (h->state == STATE_DEAD) {
-    set_error (h->last_opt_err ? h->last_opt_err : ENOTCONN, "%s",
-               h->last_opt_msg ? h->last_opt_msg : "the connection was lost");
+    /* The option itself may have succeeded before the connection died
+     * (nbd_opt_go: the first receive after it failed): then the death
+     * is the error.
+     */
+    if (h->last_opt_err)
+      set_error (h->last_opt_err, "%s",
+                 h->last_opt_msg ? h->last_opt_msg : "the connection was lost");
+    else
+      nbd_internal_report_dead (h);
     return -1;
   }
   return 0;

@@ -361,6 +361,8 @@ extern void nbd_internal_flush_wakeups (struct nbd_handle *h);
 extern int nbd_internal_wait_command (struct nbd_handle *h, uint64_t cookie);
 /* A connect call began: the connect timeout, if any, starts now. */
 extern void nbd_internal_connect_deadline_start (struct nbd_handle *h);
+/* Sets the error to why the connection died (h->dead_errno, dead_msg). */
+extern void nbd_internal_report_dead (struct nbd_handle *h);
 extern int64_t nbd_internal_parse_timeout (const char *seconds);
 extern void nbd_internal_timeouts_from_env (struct nbd_handle *h);
 /* A blocking connect: start() (the aio form), then wait.  With `retry`

@@ -104,6 +104,15 @@ tls_pull_timeout (gnutls_transport_ptr_t ptr, unsigned int ms)
   return r;
 }
 
+/* GnuTLS reports a failed allocation as GNUTLS_E_MEMORY_ERROR: that is
+ * ENOMEM whatever the call, not the errno its other failures map to.
+ */
+static int
+tls_errno (int r, int otherwise)
+{
+  return r == GNUTLS_E_MEMORY_ERROR ? ENOMEM : otherwise;
+}
+
 /* ---- The TLS transport ---- */
 
 static ssize_t
@@ -137,7 +146,7 @@ tls_recv (struct nbd_handle *h, void *buf, size_t len)
       continue;
     }
     debug (h, "gnutls_record_recv: %s", gnutls_strerror ((int) r));
-    errno = EIO;
+    errno = tls_errno ((int) r, EIO);
     return -1;
   }
 }
@@ -183,7 +192,7 @@ flush_held (struct nbd_handle *h, struct tls *t)
     if (r < 0) {
       debug (h, "gnutls_record_send: %s", gnutls_strerror ((int) r));
       if (!t->writes_shut) {
-        errno = EIO;
+        errno = tls_errno ((int) r, EIO);
         return -1;
       }
       /* The server closed after our last request: nothing is lost. */
@@ -245,7 +254,7 @@ tls_send (struct nbd_handle *h, const struct iovec *iov, int iovcnt, bool more)
   }
   else if (r < 0) {
     debug (h, "gnutls_record_send: %s", gnutls_strerror ((int) r));
-    errno = EIO;
+    errno = tls_errno ((int) r, EIO);
     return -1;
   }
   h->bytes_sent += (uint64_t) r;
@@ -340,9 +349,15 @@ set_priority (struct nbd_handle *h, struct tls *t, const char *extra)
     set_error (errno, "asprintf");
     return -1;
   }
+  /* GnuTLS 3.7 reports some failed allocations while parsing as
+   * GNUTLS_E_INVALID_REQUEST: the errno malloc left tells them apart.
+   */
+  errno = 0;
   r = gnutls_priority_set_direct (t->session, priority, &err_pos);
   if (r < 0) {
-    if (err_pos && err_pos >= priority && err_pos <= priority + strlen (priority))
+    if (r == GNUTLS_E_MEMORY_ERROR || errno == ENOMEM)
+      set_error (ENOMEM, "gnutls_priority_set_direct: %s", gnutls_strerror (r));
+    else if (err_pos && err_pos >= priority && err_pos <= priority + strlen (priority))
       set_error (EINVAL, "TLS priority string '%s' is invalid at position "
                  "%zu ('%s'): gnutls_priority_set_direct: %s",
                  priority, (size_t) (err_pos - priority), err_pos,
@@ -379,6 +394,7 @@ set_up_psk (struct nbd_handle *h, struct tls *t)
     free (username);
     return -1;
   }
+  errno = 0;
   while ((len = getline (&line, &cap, fp)) != -1) {
     char *colon;
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -391,6 +407,11 @@ set_up_psk (struct nbd_handle *h, struct tls *t)
       found = true;
       break;
     }
+  }
+  if (!found && errno != 0) {   /* getline failed before the end */
+    set_error (errno, "reading %s", h->tls_psk_file);
+    fclose (fp);
+    goto err;
   }
   fclose (fp);
   if (!found) {
@@ -411,7 +432,7 @@ set_up_psk (struct nbd_handle *h, struct tls *t)
     r = gnutls_psk_set_client_credentials (t->pskcred, username, &key,
                                            GNUTLS_PSK_KEY_HEX);
     if (r < 0) {
-      set_error (EINVAL, "%s: key for '%s': gnutls_psk_set_client_credentials: %s",
+      set_error (tls_errno (r, EINVAL), "%s: key for '%s': gnutls_psk_set_client_credentials: %s",
                  h->tls_psk_file, username, gnutls_strerror (r));
       goto err;
     }
@@ -420,7 +441,7 @@ set_up_psk (struct nbd_handle *h, struct tls *t)
     goto err;
   r = gnutls_credentials_set (t->session, GNUTLS_CRD_PSK, t->pskcred);
   if (r < 0) {
-    set_error (EINVAL, "gnutls_credentials_set: %s", gnutls_strerror (r));
+    set_error (tls_errno (r, EINVAL), "gnutls_credentials_set: %s", gnutls_strerror (r));
     goto err;
   }
   debug (h, "TLS: using the pre-shared key of '%s' from %s", username,
@@ -512,7 +533,7 @@ load_client_pair (struct nbd_handle *h, struct tls *t, const char *dir,
   r = gnutls_certificate_set_x509_key_file (t->xcred, path, keypath,
                                             GNUTLS_X509_FMT_PEM);
   if (r < 0) {
-    set_error (EINVAL, "%s, %s: %s", path, keypath, gnutls_strerror (r));
+    set_error (tls_errno (r, EINVAL), "%s, %s: %s", path, keypath, gnutls_strerror (r));
     return -1;
   }
   debug (h, "TLS: using client certificate %s", path);
@@ -541,7 +562,7 @@ set_up_x509 (struct nbd_handle *h, struct tls *t)
     if (is_file (dir, "ca-cert.pem", path, sizeof path)) {
       r = gnutls_certificate_set_x509_trust_file (t->xcred, path, GNUTLS_X509_FMT_PEM);
       if (r < 0) {
-        set_error (EINVAL, "%s: %s", path, gnutls_strerror (r));
+        set_error (tls_errno (r, EINVAL), "%s: %s", path, gnutls_strerror (r));
         goto err;
       }
       have_ca = true;
@@ -549,7 +570,7 @@ set_up_x509 (struct nbd_handle *h, struct tls *t)
     if (is_file (dir, "ca-crl.pem", path, sizeof path)) {
       r = gnutls_certificate_set_x509_crl_file (t->xcred, path, GNUTLS_X509_FMT_PEM);
       if (r < 0) {
-        set_error (EINVAL, "%s: %s", path, gnutls_strerror (r));
+        set_error (tls_errno (r, EINVAL), "%s: %s", path, gnutls_strerror (r));
         goto err;
       }
     }
@@ -581,7 +602,7 @@ set_up_x509 (struct nbd_handle *h, struct tls *t)
     goto err;
   r = gnutls_credentials_set (t->session, GNUTLS_CRD_CERTIFICATE, t->xcred);
   if (r < 0) {
-    set_error (EINVAL, "gnutls_credentials_set: %s", gnutls_strerror (r));
+    set_error (tls_errno (r, EINVAL), "gnutls_credentials_set: %s", gnutls_strerror (r));
     goto err;
   }
 
@@ -691,7 +712,7 @@ nbd_internal_tls_handshake (struct nbd_handle *h)
         why.data = NULL;
       while (why.data && why.size > 0 && why.data[why.size - 1] == ' ')
         why.data[--why.size] = '\0';
-      set_error (0, "gnutls_handshake: %s (%d/%d)%s%s", gnutls_strerror (r), in, out,
+      set_error (tls_errno (r, 0), "gnutls_handshake: %s (%d/%d)%s%s", gnutls_strerror (r), in, out,
                  why.data ? ": " : "", why.data ? (char *) why.data : "");
       gnutls_free (why.data);
     }

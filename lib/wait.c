@@ -439,11 +439,14 @@ nbd_unlocked_poll2 (struct nbd_handle *h, int fd, int timeout)
 /* ---- Blocking calls ---- */
 
 /* Why the connection died, for a thread that did not see it happen. */
-static void
-report_dead (struct nbd_handle *h)
+void
+nbd_internal_report_dead (struct nbd_handle *h)
 {
   if (h->dead_msg)
     set_error (h->dead_errno ? h->dead_errno : ENOTCONN, "%s", h->dead_msg);
+  else if (h->dead_errno)       /* no memory was left for the message */
+    set_error (h->dead_errno, "the connection is dead: %s",
+               strerror (h->dead_errno));
   else
     set_error (ENOTCONN, "the connection is dead");
 }
@@ -460,7 +463,7 @@ wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
     if (done (h, arg))
       return 0;
     if (h->state == STATE_DEAD) {
-      report_dead (h);
+      nbd_internal_report_dead (h);
       return -1;
     }
     if (h->state == STATE_CLOSED || h->state == STATE_CREATED
@@ -545,7 +548,7 @@ nbd_internal_wait_connected (struct nbd_handle *h)
   }
   if (h->state == STATE_DEAD || h->state == STATE_CLOSED) {
     if (h->dead_msg)
-      report_dead (h);
+      nbd_internal_report_dead (h);
     else if (!nbd_get_error ())
       set_error (ECONNRESET, "the connection failed during the handshake");
     return -1;
