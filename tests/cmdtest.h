@@ -115,13 +115,13 @@ finish (const char *prog)
   return EXIT_SUCCESS;
 }
 
-/* The main of a command test: under a 30 s alarm, skip without nbdkit,
+/* The main of a command test: under a 120 s alarm (valgrind is slow), skip without nbdkit,
  * run each test of the NULL-terminated list, then finish.
  */
 static inline int
 run_tests (const char *prog, void (*const *tests) (void))
 {
-  alarm (30);
+  alarm (120);
   skip_unless_nbdkit (prog);
   for (; *tests; tests++)
     (*tests) ();

@@ -533,7 +533,11 @@ test_abandon_after_disconnect (void)
         sent++;
       }
     }
-    CHECK (sent >= 1 && abandoned >= 1, "%d sent, %d abandoned", sent, abandoned);
+    /* How many are abandoned depends on how fast the server drains the
+     * socket (under valgrind it may take them all); test-tls-faults has
+     * a server that stops reading, for a deterministic count.
+     */
+    CHECK (sent >= 1, "%d sent, %d abandoned", sent, abandoned);
     fprintf (stderr, PROG ": [%s] %d sent, %d abandoned\n", check_case, sent, abandoned);
     /* Only user cookies are visible, then nothing. */
     for (int i = 0; i < NW + 1; i++) {

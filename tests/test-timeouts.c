@@ -219,7 +219,7 @@ test_request_timeout (void)
 {
   struct server s;
   struct nbd_handle *h;
-  char buf[512];
+  char buf[512] = { 0 };
   struct comp c = { 0 };
   double t0;
 
@@ -276,7 +276,7 @@ test_tls_timeout (void)
 {
   struct server s;
   struct nbd_handle *h;
-  char dir[] = "/tmp/libnbd-tmo-tls-XXXXXX", psk[128], cmd[256], buf[512];
+  char dir[] = "/tmp/libnbd-tmo-tls-XXXXXX", psk[128], cmd[256], buf[512] = { 0 };
   double t0;
 
   check_case = "request timeout over TLS";
