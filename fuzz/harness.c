@@ -502,8 +502,16 @@ one_command (struct nbd_handle *h, int64_t cookie, const struct tracked *a,
  * six in flight together (many replies per read).  The same requests
  * whatever the server says, unless the client refuses one locally.
  */
+static bool
+completion_ran (struct nbd_handle *h, const void *arg)
+{
+  const struct tracked *completion = arg;
+  (void) h;
+  return completion->calls > 0;
+}
+
 static void
-command_mix (struct nbd_handle *h, bool use_df, bool extents64)
+command_mix (struct nbd_handle *h, bool use_df, bool extents64, bool close_early)
 {
   static char buf[16896], wbuf[4096];
   char abuf[2][2048];
@@ -582,6 +590,13 @@ command_mix (struct nbd_handle *h, bool use_df, bool extents64)
   c[5] = NULL;
   cookie[5] = nbd_aio_flush (h, NBD_NULL_COMPLETION, 0);
 
+  if (close_early) {
+    /* nbd_close with commands in flight (and some done, unretired)
+     * must free each closure once, calling nothing after.
+     */
+    pump (h, completion_ran, c[1]);
+    return;
+  }
   pump (h, nothing_in_flight, NULL);
   nbd_aio_peek_command_completed (h);
   for (int i = 1; i < 6; i++)
@@ -666,9 +681,22 @@ negotiate (struct nbd_handle *h, unsigned settings)
     if (!option (h, nbd_aio_opt_list_meta_context (h, ctx, cb), cb.user_data))
       return;
   }
+  if (settings & SET_EXTENDED) {
+    cb = track_completion (0);
+    if (!option (h, nbd_aio_opt_extended_headers (h, cb), cb.user_data))
+      return;
+  }
   if (settings & SET_STRUCTURED) {
     cb = track_completion (0);
     if (!option (h, nbd_aio_opt_structured_reply (h, cb), cb.user_data))
+      return;
+  }
+  if (settings & SET_META) {
+    cb = track_completion (0);
+    ctx = (nbd_context_callback) {
+      .callback = context_cb, .user_data = new_slot (K_CONTEXT), .free = free_cb
+    };
+    if (!option (h, nbd_aio_opt_set_meta_context (h, ctx, cb), cb.user_data))
       return;
   }
   cb = track_completion (0);
@@ -688,7 +716,7 @@ server_session_run (struct nbd_handle *h, int fd, unsigned settings)
   query_handle (h);
   if (nbd_aio_is_ready (h) == 1)
     command_mix (h, (settings & SET_STRUCTURED) != 0,
-                 (settings & SET_EXTENDED) != 0);
+                 (settings & SET_EXTENDED) != 0, false);
   query_handle (h);
   close_handle (h);
 }
@@ -737,7 +765,7 @@ option_reply (uint8_t *p, uint32_t option, uint32_t type, const void *data,
 }
 
 size_t
-replies_canned_handshake (enum reply_mode mode, uint8_t *buf)
+replies_canned_handshake (enum reply_mode mode, uint32_t context_id, uint8_t *buf)
 {
   enum {
     OPT_GO = 7, OPT_STRUCTURED_REPLY = 8, OPT_SET_META_CONTEXT = 10,
@@ -758,7 +786,7 @@ replies_canned_handshake (enum reply_mode mode, uint8_t *buf)
   if (mode == MODE_STRUCTURED)
     p = option_reply (p, OPT_STRUCTURED_REPLY, REP_ACK, NULL, 0);
   if (mode != MODE_SIMPLE) {
-    put_be (meta, REPLIES_CONTEXT_ID, 4);
+    put_be (meta, context_id, 4);
     memcpy (meta + 4, LIBNBD_CONTEXT_BASE_ALLOCATION, 15);
     p = option_reply (p, OPT_SET_META_CONTEXT, REP_META_CONTEXT, meta, sizeof meta);
     p = option_reply (p, OPT_SET_META_CONTEXT, REP_ACK, NULL, 0);
@@ -781,10 +809,11 @@ replies_session_connect (struct nbd_handle *h, int fd)
 }
 
 void
-replies_session_commands (struct nbd_handle *h, enum reply_mode mode)
+replies_session_commands (struct nbd_handle *h, enum reply_mode mode,
+                          bool close_early)
 {
   if (nbd_aio_is_ready (h) == 1)
-    command_mix (h, mode != MODE_SIMPLE, mode == MODE_EXTENDED);
+    command_mix (h, mode != MODE_SIMPLE, mode == MODE_EXTENDED, close_early);
   query_handle (h);
   close_handle (h);
 }

@@ -78,23 +78,32 @@ void server_session_run (struct nbd_handle *h, int fd, unsigned settings);
 
 /* ---- The reply-decoder session (fuzz-replies and the recorder) ---- */
 
+/* fuzz-replies' first byte: the mode (low bits % NR_MODES), CLOSE_EARLY
+ * and CONTEXT_ID_0.
+ */
 enum reply_mode { MODE_SIMPLE, MODE_STRUCTURED, MODE_EXTENDED, NR_MODES };
+#define CLOSE_EARLY 0x80
 
 #define REPLIES_EXPORT_SIZE (1024 * 1024)
-/* The meta context id the canned handshake gives base:allocation: the
- * one nbdkit gives it, so that recorded block-status replies name it.
+/* The meta context id the canned handshake gives base:allocation: 1 (as
+ * nbdkit and nbd-test-server do), or with CONTEXT_ID_0 in the first byte
+ * 0 (as qemu-nbd does), so that recorded block-status replies name it.
  */
-#define REPLIES_CONTEXT_ID 1
+#define CONTEXT_ID_0 0x40
 
 struct nbd_handle *replies_session_handle (enum reply_mode mode);
 /* What a server following the protocol sends before transmission to a
  * client made by replies_session_handle (mode).  Returns its length;
  * `buf' must hold 256 bytes.
  */
-size_t replies_canned_handshake (enum reply_mode mode, uint8_t *buf);
+size_t replies_canned_handshake (enum reply_mode mode, uint32_t context_id,
+                                 uint8_t *buf);
 /* Connect over `fd' and run the handshake; true if it succeeded. */
 bool replies_session_connect (struct nbd_handle *h, int fd);
-/* After the handshake: the command mix, then close `h'. */
-void replies_session_commands (struct nbd_handle *h, enum reply_mode mode);
+/* After the handshake: the command mix, then close `h' (close_early:
+ * with the last batch of commands still in flight).
+ */
+void replies_session_commands (struct nbd_handle *h, enum reply_mode mode,
+                               bool close_early);
 
 #endif /* FUZZ_HARNESS_H */

@@ -8,7 +8,7 @@ prog=$1
 name=$(basename "$prog")
 name=${name#fuzz-}
 : "${srcdir:=.}"
-files=$(find "$srcdir/corpus/$name" "$srcdir/regress/$name" -type f 2>/dev/null | LC_ALL=C sort)
+files=$(find "$srcdir/corpus/$name" "$srcdir/regress/$name" -type f ! -name "README*" 2>/dev/null | LC_ALL=C sort)
 if test -z "$files"; then
     echo "$0: no inputs for $name in $srcdir/corpus/$name" >&2
     exit 1
