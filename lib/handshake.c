@@ -578,7 +578,8 @@ handle_meta_context_reply (struct nbd_handle *h, const char *p, uint32_t len)
   uint32_t id;
   char *name;
 
-  if (len < 4 || len - 4 > NBD_MAX_STRING) {
+  /* An id and a name: a context with no name is an error, as upstream. */
+  if (len <= 4 || len - 4 > NBD_MAX_STRING) {
     set_error (EPROTO, "server sent an invalid NBD_REP_META_CONTEXT reply");
     return -1;
   }
