@@ -18,7 +18,8 @@
 #define SYNC_CMD(subset) \
   .optargs = { O_FLAGS ("flags", "cmd_flags", subset) }, \
   .ret = RET_ERR, \
-  .permitted = ST_CONNECTED
+  .permitted = ST_CONNECTED, \
+  .may_release_lock = true
 
 #define AIO_CMD(subset) \
   .optargs = { O_CLOSURE ("completion"), \

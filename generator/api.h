@@ -119,6 +119,7 @@ struct call {
   bool is_async;            /* true: nbd_aio_* call completed via a completion closure */
   bool not_implemented;     /* true: generated entry point fails with ENOTSUP */
   bool extension;           /* true: beyond upstream: <libnbd-ext.h>, node LIBNBD_EXT_1 */
+  bool may_release_lock;    /* true: may return with the handle lock given up (wait.c) */
 };
 
 /* Description markup (rendered to troff by the generator):

@@ -789,6 +789,12 @@ emit_entry_point (const struct call *c)
   }
   pr ("  goto out;\n");
   pr ("\n out:\n");
+  /* A blocking command completed by another thread may come back with
+   * the lock already given up (lib/wait.c): then neither unlock nor
+   * trace (the handle is no longer this thread's to read).
+   */
+  if (c->may_release_lock && !c->unlocked && err)
+    pr ("  if (nbd_internal_take_lock_released ())\n    goto out_unlocked;\n");
   if (rbuf)
     pr ("  if (!checks_passed && h->pread_initialize && %s != NULL)\n"
         "    memset (%s, 0, %s);\n", rbuf->name, rbuf->name, rbuf->len_name);

@@ -220,14 +220,26 @@ nbd_internal_complete_command (struct nbd_handle *h, struct command *cmd)
   table_remove (h, cmd);
   if (h->oldest)
     age_list_remove (h, cmd);
-  if (cmd->waiter) {
-    nbd_internal_wake_waiter (h, cmd->waiter);
-    cmd->waiter = NULL;
-  }
+
   h->nr_in_flight--;
   h->nr_completed++;
   if (cmd->zero_uncovered && (cmd->error || cmd->covered_total != cmd->count))
     zero_uncovered (cmd);
+  if (cmd->waiter) {
+    /* A thread is asleep in a blocking call for this command: retire it
+     * here and hand it the result, so that it returns without competing
+     * for the lock.  Not for lost connections (the sleeper reports why)
+     * nor while debugging (its entry point traces the result).
+     */
+    struct waiter *w = cmd->waiter;
+    cmd->waiter = NULL;
+    if (!cmd->aborted && !cmd->completion.callback && !h->debug
+        && nbd_internal_hand_result (h, w, cmd->error)) {
+      recycle_command (h, cmd);
+      return;
+    }
+    nbd_internal_wake_waiter (h, w);
+  }
   if (cmd->completion.callback) {
     int err = cmd->error;
     h->in_callback++;
@@ -792,6 +804,7 @@ wait_command (struct nbd_handle *h, int64_t cookie)
 {
   uint64_t c;
   bool dead_at_issue;
+  int err = 0;
 
   if (cookie == -1)
     return -1;
@@ -803,7 +816,19 @@ wait_command (struct nbd_handle *h, int64_t cookie)
    * connection.
    */
   dead_at_issue = h->state == STATE_DEAD && h->dead_errno == ENOMEM;
-  if (dead_at_issue || nbd_internal_wait_command (h, c) == -1) {
+  switch (dead_at_issue ? -1 : nbd_internal_wait_command (h, c, &err)) {
+  case 1: case 2:
+    /* Retired for us by the thread that completed it (after 1 the lock
+     * is no longer ours: the handle must not be touched).
+     */
+    if (err) {
+      set_error (err, "command failed: %s", strerror (err));
+      return -1;
+    }
+    return 0;
+  case 0:
+    return nbd_unlocked_aio_command_completed (h, c) == 1 ? 0 : -1;
+  default: {
     /* The connection died.  If the reply had fully arrived before (a
      * stray reply right behind it killed the connection), the command
      * keeps the result the server gave it.  Otherwise it was aborted and
@@ -821,7 +846,7 @@ wait_command (struct nbd_handle *h, int64_t cookie)
       nbd_internal_report_dead (h);
     return -1;
   }
-  return nbd_unlocked_aio_command_completed (h, c) == 1 ? 0 : -1;
+  }
 }
 
 int

@@ -18,6 +18,11 @@ struct last_error {
    * failed allocation must still be explained, if shortened.
    */
   char fallback[256];
+  /* Set by a blocking call that returns with the handle lock already
+   * given up (wait.c: its command was completed and retired by another
+   * thread); the generated entry point then does not unlock.
+   */
+  bool lock_released;
 };
 
 static void
@@ -157,6 +162,26 @@ nbd_internal_set_error (int errnum, const char *fmt, ...)
   e->msg = msg;
   e->errnum = errnum;
   errno = saved_errno;
+}
+
+bool
+nbd_internal_note_lock_released (void)
+{
+  struct last_error *e = get_last_error ();
+  if (!e)
+    return false;
+  e->lock_released = true;
+  return true;
+}
+
+bool
+nbd_internal_take_lock_released (void)
+{
+  struct last_error *e = get_last_error ();
+  if (!e || !e->lock_released)
+    return false;
+  e->lock_released = false;
+  return true;
 }
 
 /* The current thread's last message without its "context: " prefix. */

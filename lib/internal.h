@@ -118,6 +118,8 @@ struct range { uint64_t lo, hi; };
 struct waiter {
   struct waiter *next;          /* on h->waiters, then on h->to_wake */
   sem_t sem;                    /* posted once, without the lock */
+  bool retired;                 /* its command was retired for it ... */
+  int error;                    /* ... with this result (0 or errno) */
 };
 
 /* A meta context as requested and, after negotiation, as agreed. */
@@ -299,6 +301,12 @@ extern const char *nbd_internal_enter_context (const char *context);
 extern void nbd_internal_leave_context (const char *previous);
 extern const char *nbd_internal_get_error_context (void);
 extern const char *nbd_internal_get_error_body (void);
+/* A blocking command returning with the handle lock already released
+ * notes it (false: cannot, keep the lock); its generated entry point
+ * takes the note instead of unlocking.
+ */
+extern bool nbd_internal_note_lock_released (void);
+extern bool nbd_internal_take_lock_released (void);
 extern void nbd_internal_set_error (int errnum, const char *fmt, ...) PRINTF_FMT (2, 3);
 #define set_error(errnum, ...) nbd_internal_set_error ((errnum), __VA_ARGS__)
 
@@ -353,12 +361,22 @@ extern void nbd_internal_wake_leader (struct nbd_handle *h);
  */
 extern void nbd_internal_wake_waiter (struct nbd_handle *h, struct waiter *w);
 extern void nbd_internal_wake_all_waiters (struct nbd_handle *h);
+/* The follower's command completed: give it the result directly (it then
+ * returns without taking the lock again).  False if it is already being
+ * woken for another reason.
+ */
+extern bool nbd_internal_hand_result (struct nbd_handle *h, struct waiter *w, int error);
 /* Post the wakeups collected so far (after any engine run outside the
  * leader's rounds: nbd_aio_notify_*, a dying connection).
  */
 extern void nbd_internal_flush_wakeups (struct nbd_handle *h);
-/* A blocking command's wait: 0 once it is no longer in flight. */
-extern int nbd_internal_wait_command (struct nbd_handle *h, uint64_t cookie);
+/* A blocking command's wait: -1 the connection failed (error set); 0 the
+ * command completed and waits to be retired; 1 it was retired for us,
+ * *error holds its result, and the lock is released (noted with
+ * nbd_internal_note_lock_released); 2 the same with the lock held.
+ */
+extern int nbd_internal_wait_command (struct nbd_handle *h, uint64_t cookie,
+                                      int *error);
 /* A connect call began: the connect timeout, if any, starts now. */
 extern void nbd_internal_connect_deadline_start (struct nbd_handle *h);
 /* Sets the error to why the connection died (h->dead_errno, dead_msg). */

@@ -112,6 +112,21 @@ nbd_internal_wake_waiter (struct nbd_handle *h, struct waiter *w)
   h->to_wake = w;
 }
 
+bool
+nbd_internal_hand_result (struct nbd_handle *h, struct waiter *w, int error)
+{
+  struct waiter **pp = &h->waiters;
+
+  while (*pp && *pp != w)
+    pp = &(*pp)->next;
+  if (*pp == NULL)
+    return false;               /* being woken already (to lead, say) */
+  w->retired = true;
+  w->error = error;
+  nbd_internal_wake_waiter (h, w);
+  return true;
+}
+
 void
 nbd_internal_wake_all_waiters (struct nbd_handle *h)
 {
@@ -160,12 +175,15 @@ leave_wait (struct nbd_handle *h)
 }
 
 /* Sleep while another thread leads, until woken (see above).  cookie:
- * the command waited for, 0 if none.
+ * the command waited for, 0 if none.  Returns 0 when woken to look again
+ * (lock held), or, when the command was retired for this thread (its
+ * result in *error): 1 with the lock released and noted, 2 with the lock
+ * held (the note could not be made).
  */
-static void
-sleep_as_follower (struct nbd_handle *h, uint64_t cookie)
+static int
+sleep_as_follower (struct nbd_handle *h, uint64_t cookie, int *error)
 {
-  struct waiter w;
+  struct waiter w = { .retired = false };
   struct command *cmd = cookie ? nbd_internal_find_command (h, cookie) : NULL;
 
   /* Queued output the leader's poll does not know about yet. */
@@ -179,13 +197,21 @@ sleep_as_follower (struct nbd_handle *h, uint64_t cookie)
   pthread_mutex_unlock (&h->lock);
   while (sem_wait (&w.sem) == -1 && errno == EINTR)
     ;
-  pthread_mutex_lock (&h->lock);
   sem_destroy (&w.sem);
+  if (w.retired) {
+    *error = w.error;
+    if (nbd_internal_note_lock_released ())
+      return 1;
+    pthread_mutex_lock (&h->lock);
+    return 2;
+  }
+  pthread_mutex_lock (&h->lock);
   /* Woken for another reason than completion: the command must not keep
    * a pointer to this stack frame.
    */
   if (cookie && (cmd = nbd_internal_find_command (h, cookie)) && cmd->waiter == &w)
     cmd->waiter = NULL;
+  return 0;
 }
 
 /* Written by hand, not generated: an entry point takes the lock and
@@ -457,7 +483,7 @@ nbd_internal_report_dead (struct nbd_handle *h)
  */
 static int
 wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
-           void *arg, uint64_t cookie)
+           void *arg, uint64_t cookie, int *error)
 {
   for (;;) {
     if (done (h, arg))
@@ -473,7 +499,9 @@ wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
       return -1;
     }
     if (h->leader_polling) {
-      sleep_as_follower (h, cookie);
+      int r = sleep_as_follower (h, cookie, error);
+      if (r > 0)
+        return r;
       continue;
     }
     if (leader_round (h, -1, -1) == -1)
@@ -483,10 +511,12 @@ wait_loop (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
 
 static int
 wait_for (struct nbd_handle *h, bool (*done) (struct nbd_handle *h, void *arg),
-          void *arg, uint64_t cookie)
+          void *arg, uint64_t cookie, int *error)
 {
-  int r = wait_loop (h, done, arg, cookie);
-  leave_wait (h);
+  int r = wait_loop (h, done, arg, cookie, error);
+  /* A follower retired for (1, 2) never led: nothing to hand on. */
+  if (r <= 0)
+    leave_wait (h);
   return r;
 }
 
@@ -501,7 +531,7 @@ nbd_internal_wait_until (struct nbd_handle *h,
   if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
       && nbd_internal_transmit (h) == -1)
     return -1;
-  return wait_for (h, done, arg, 0);
+  return wait_for (h, done, arg, 0, NULL);
 }
 
 static bool
@@ -511,14 +541,14 @@ command_gone (struct nbd_handle *h, void *arg)
 }
 
 int
-nbd_internal_wait_command (struct nbd_handle *h, uint64_t cookie)
+nbd_internal_wait_command (struct nbd_handle *h, uint64_t cookie, int *error)
 {
   if (nbd_internal_refuse_in_callback (h) == -1)
     return -1;
   if (h->state == STATE_TRANSMISSION && nbd_internal_has_pending_output (h)
       && nbd_internal_transmit (h) == -1)
     return -1;
-  return wait_for (h, command_gone, &cookie, cookie);
+  return wait_for (h, command_gone, &cookie, cookie, error);
 }
 
 static bool
@@ -539,7 +569,7 @@ nbd_internal_wait_connected (struct nbd_handle *h)
   /* A fresh error from this call, not a stale one, must explain failure. */
   if (nbd_internal_run (h, true, true) == -1)
     return -1;
-  if (wait_for (h, connected_or_failed, NULL, 0) == -1)
+  if (wait_for (h, connected_or_failed, NULL, 0, NULL) == -1)
     return -1;
   if (h->state == STATE_CREATED) {
     if (!nbd_get_error ())
