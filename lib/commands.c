@@ -349,6 +349,7 @@ issue (struct nbd_handle *h, struct command *cmd)
   if (h->request_timeout_ms && cmd->type != NBD_CMD_DISC) {
     cmd->deadline = nbd_internal_now_ns () + (uint64_t) h->request_timeout_ms * 1000000;
     age_list_append (h, cmd);
+    nbd_internal_watchdog_kick (h);
   }
   h->nr_in_flight++;
   cmd->next = NULL;

@@ -286,6 +286,15 @@ struct nbd_handle {
   uint64_t connect_deadline;    /* CLOCK_MONOTONIC ns, 0: none */
   struct command *oldest, *newest; /* commands awaiting a reply */
   struct waiter *waiters;       /* followers asleep */
+  /* The request-timeout watchdog (wait.c), started with the first
+   * command issued under a request timeout, for programs that poll the
+   * socket themselves.
+   */
+  pthread_t watchdog;
+  pid_t watchdog_pid;           /* 0: none; the process that started it */
+  bool watchdog_stop;
+  bool watchdog_fired;          /* it shut the socket's reading side */
+  pthread_cond_t watchdog_cond; /* CLOCK_MONOTONIC */
   struct waiter *to_wake;       /* followers to post once the lock is free */
 
   /* Why the connection died (nbd_internal_kill), for threads that did
@@ -356,6 +365,14 @@ extern int nbd_internal_wait_init (struct nbd_handle *h);
 extern void nbd_internal_wait_free (struct nbd_handle *h);
 /* The leader's poll set is stale (new output queued, socket closed). */
 extern void nbd_internal_wake_leader (struct nbd_handle *h);
+/* A command with a deadline was issued: make sure the watchdog runs and
+ * knows.  Stopped (and joined) by nbd_internal_wait_free.
+ */
+extern void nbd_internal_watchdog_kick (struct nbd_handle *h);
+/* End the connection if a deadline passed or a cancel is pending (-1,
+ * error set); 0 otherwise.  For the event-loop entry points.
+ */
+extern int nbd_internal_check_deadlines (struct nbd_handle *h);
 /* A follower's reason to wake came (its command completed, the
  * connection died): it is posted when the lock is next given up.
  */

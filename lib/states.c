@@ -268,6 +268,13 @@ nbd_unlocked_aio_notify_read (struct nbd_handle *h)
 
   if (nbd_internal_refuse_in_callback (h) == -1)
     return -1;
+  /* A passed deadline first: the readability may be the watchdog's
+   * shutdown (wait.c), which must read as a timeout, not an EOF.
+   */
+  if (nbd_internal_check_deadlines (h) == -1) {
+    nbd_internal_flush_wakeups (h);
+    return -1;
+  }
   r = nbd_internal_run (h, true, false);
   nbd_internal_flush_wakeups (h);   /* threads blocked on what completed */
   return r;

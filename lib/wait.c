@@ -38,9 +38,11 @@
 
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,12 +70,105 @@ nbd_internal_wait_init (struct nbd_handle *h)
     h->wake_fd = -1;
     return -1;
   }
+  {
+    pthread_condattr_t attr;
+    int r;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    r = pthread_cond_init (&h->watchdog_cond, &attr);
+    pthread_condattr_destroy (&attr);
+    if (r != 0) {
+      set_error (ENOMEM, "pthread_cond_init");
+      pthread_cond_destroy (&h->progress);
+      close (h->wake_fd);
+      h->wake_fd = -1;
+      return -1;
+    }
+  }
   return 0;
+}
+
+/* ---- The request-timeout watchdog ----
+ *
+ * The library's own waits bound their poll by the earliest deadline.  A
+ * program that polls nbd_aio_get_fd itself (nbdcopy, say) and never asks
+ * nbd_ext_aio_get_timeout would wait for ever.  So, once a command has a
+ * deadline, a small thread sleeps until it; if it passes while nobody in
+ * the library is polling, the thread shuts the socket's reading side:
+ * the program's poll reports it readable, and its nbd_aio_notify_read
+ * (or any call that drives the connection) ends the connection with
+ * ETIMEDOUT, in the program's own thread.  The thread itself never runs
+ * a callback nor changes the handle's state.
+ */
+static void *
+watchdog_main (void *arg)
+{
+  struct nbd_handle *h = arg;
+
+  pthread_mutex_lock (&h->lock);
+  while (!h->watchdog_stop) {
+    uint64_t d = h->state == STATE_TRANSMISSION && h->oldest ? h->oldest->deadline : 0;
+    uint64_t now = nbd_internal_now_ns ();
+
+    if (d == 0 || h->watchdog_fired)
+      pthread_cond_wait (&h->watchdog_cond, &h->lock);
+    else if (now < d) {
+      struct timespec until = { .tv_sec = (time_t) (d / 1000000000),
+                                .tv_nsec = (long) (d % 1000000000) };
+      pthread_cond_timedwait (&h->watchdog_cond, &h->lock, &until);
+    }
+    else if (!h->leader_polling && h->fd >= 0) {
+      debug (h, "request timed out while the program polls: shutting down reads");
+      shutdown (h->fd, SHUT_RD);
+      h->watchdog_fired = true;
+    }
+    else {
+      /* A leader polls: its own poll ends at the deadline.  Look again
+       * shortly in case it leaves without acting on it.
+       */
+      struct timespec until = { .tv_sec = (time_t) ((now + 10000000) / 1000000000),
+                                .tv_nsec = (long) ((now + 10000000) % 1000000000) };
+      pthread_cond_timedwait (&h->watchdog_cond, &h->lock, &until);
+    }
+  }
+  pthread_mutex_unlock (&h->lock);
+  return NULL;
+}
+
+void
+nbd_internal_watchdog_kick (struct nbd_handle *h)
+{
+  if (h->watchdog_pid == getpid ()) {
+    if (h->oldest && h->oldest == h->newest)
+      pthread_cond_signal (&h->watchdog_cond);  /* it may sleep with no deadline */
+    return;
+  }
+  {
+    sigset_t all, old;
+    sigfillset (&all);
+    /* The thread takes no signal meant for the program's threads. */
+    pthread_sigmask (SIG_SETMASK, &all, &old);
+    if (pthread_create (&h->watchdog, NULL, watchdog_main, h) == 0)
+      h->watchdog_pid = getpid ();
+    else
+      debug (h, "cannot start the request-timeout watchdog: %s", strerror (errno));
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+  }
 }
 
 void
 nbd_internal_wait_free (struct nbd_handle *h)
 {
+  /* (After fork, the child has the record but not the thread.) */
+  if (h->watchdog_pid == getpid ()) {
+    pthread_mutex_lock (&h->lock);
+    h->watchdog_stop = true;
+    pthread_cond_signal (&h->watchdog_cond);
+    pthread_mutex_unlock (&h->lock);
+    pthread_join (h->watchdog, NULL);
+  }
+  h->watchdog_pid = 0;
+  pthread_cond_destroy (&h->watchdog_cond);
   if (h->wake_fd >= 0)
     close (h->wake_fd);
   h->wake_fd = -1;
@@ -280,6 +375,14 @@ check_deadlines (struct nbd_handle *h, uint64_t now)
                        "request timed out: no complete reply within the "
                        "request timeout");
   return -1;
+}
+
+int
+nbd_internal_check_deadlines (struct nbd_handle *h)
+{
+  if (!atomic_load (&h->cancel_requested) && next_deadline (h) == 0)
+    return 0;                   /* the common case: no clock read */
+  return check_deadlines (h, nbd_internal_now_ns ());
 }
 
 int64_t

@@ -68,3 +68,20 @@ rc=$?
 [ $rc -ne 124 ] || fail "nbdinfo --map still hung with LIBNBD_REQUEST_TIMEOUT=0.5"
 echo "$out" | grep -q "timed out" || fail "no timeout message: $out"
 echo "nbdinfo --map, stalled block status: exit $rc: $out"
+
+# A program with its own poll loop (nbdcopy polls nbd_aio_get_fd and
+# never asks nbd_ext_aio_get_timeout): the request timeout still ends it,
+# through the watchdog.  (pattern: no extents, so nbdcopy must read.)
+nbdkit -U "$dir/slowread.sock" -P "$dir/slowread.pid" --filter=delay pattern 1M rdelay=30 ||
+    fail "nbdkit"
+for i in $(seq 100); do [ -s "$dir/slowread.pid" ] && break; sleep 0.05; done
+pids+=("$(cat "$dir/slowread.pid")")
+start=$(date +%s%N)
+out=$(LIBNBD_REQUEST_TIMEOUT=0.5 LD_LIBRARY_PATH="$ours" timeout 20 \
+      nbdcopy "nbd+unix:///?socket=$dir/slowread.sock" "$dir/copy.img" 2>&1)
+rc=$?
+took_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ $rc -ne 0 ] || fail "nbdcopy succeeded against a server that never replies"
+[ $rc -ne 124 ] || fail "nbdcopy still hung with LIBNBD_REQUEST_TIMEOUT=0.5"
+echo "$out" | grep -qi "timed out" || fail "no timeout message: $out"
+echo "nbdcopy, stalled reads: exit $rc after $took_ms ms: $(echo "$out" | head -1)"
