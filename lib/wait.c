@@ -93,13 +93,16 @@ nbd_internal_wait_init (struct nbd_handle *h)
  * The library's own waits bound their poll by the earliest deadline.  A
  * program that polls nbd_aio_get_fd itself (nbdcopy, say) and never asks
  * nbd_ext_aio_get_timeout would wait for ever.  So, once a command has a
- * deadline, a small thread sleeps until it; if it passes while nobody in
+ * deadline, a small thread sleeps until it; if it passes (by a grace
+ * period, so that a program that does ask acts first) while nobody in
  * the library is polling, the thread shuts the socket's reading side:
  * the program's poll reports it readable, and its nbd_aio_notify_read
  * (or any call that drives the connection) ends the connection with
  * ETIMEDOUT, in the program's own thread.  The thread itself never runs
  * a callback nor changes the handle's state.
  */
+#define WATCHDOG_GRACE_NS (200 * 1000000u)
+
 static void *
 watchdog_main (void *arg)
 {
@@ -107,7 +110,8 @@ watchdog_main (void *arg)
 
   pthread_mutex_lock (&h->lock);
   while (!h->watchdog_stop) {
-    uint64_t d = h->state == STATE_TRANSMISSION && h->oldest ? h->oldest->deadline : 0;
+    uint64_t d = h->state == STATE_TRANSMISSION && h->oldest && h->oldest->deadline
+      ? h->oldest->deadline + WATCHDOG_GRACE_NS : 0;
     uint64_t now = nbd_internal_now_ns ();
 
     if (d == 0 || h->watchdog_fired)
