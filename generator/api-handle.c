@@ -165,8 +165,15 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "return the state of the debug flag",
     .description =
-      "Report whether debug messages are currently enabled on this handle, as "
-      "set by L<nbd_set_debug(3)> or by C<LIBNBD_DEBUG> at creation time.",
+      "Report whether this handle currently produces debug messages: "
+      "true after L<nbd_set_debug(3)> was called with true, or when "
+      "the environment variable C<LIBNBD_DEBUG> was exactly C<1> at "
+      "the time L<nbd_create(3)> made the handle; false otherwise.\n\n"
+      "A program can use it, for example, to decide whether it is "
+      "worth building an expensive diagnostic of its own, or to save "
+      "and later restore the setting around a noisy section.  The "
+      "flag only controls whether messages are produced; where they "
+      "go is decided by L<nbd_set_debug_callback(3)>.",
     .see_also = "nbd_set_debug(3)",
     .cannot_fail = true,
   },
@@ -198,9 +205,17 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "clear the debug callback",
     .description =
-      "Remove the debug callback installed by L<nbd_set_debug_callback(3)>, "
-      "calling its free function, so that debug messages go back to "
-      "C<stderr>.  Does nothing when no callback is installed.",
+      "Remove the debug callback installed by "
+      "L<nbd_set_debug_callback(3)>.  Its C<free> function, if any, "
+      "runs at once with the closure's C<user_data>, and from then "
+      "on debug messages are written to C<stderr> again (provided "
+      "debugging is on, see L<nbd_set_debug(3)>).\n\n"
+      "When no callback is installed the call does nothing and still "
+      "succeeds.  It does not change the debug flag itself: to "
+      "silence the handle, call L<nbd_set_debug(3)> with false.  "
+      "Closing the handle with L<nbd_close(3)> frees the callback "
+      "too, so this call is only needed to stop using a callback "
+      "while the handle lives on.",
     .see_also = "nbd_set_debug_callback(3) nbd_set_debug(3)",
   },
   {
@@ -224,9 +239,16 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get the handle name",
     .description =
-      "Return a newly allocated copy of the handle's name: the one given to "
-      "L<nbd_set_handle_name(3)>, or else the automatically generated "
-      "C<nbdN> name.  The caller must free it.",
+      "Return the name the handle uses as the prefix of its debug "
+      "messages.  It is the string last given to "
+      "L<nbd_set_handle_name(3)>, or, if that was never called, the "
+      "name chosen by L<nbd_create(3)>: C<nbd> followed by a counter "
+      "that grows with every handle the process creates (C<nbd1>, "
+      "C<nbd2>, ...).\n\n"
+      "The result is a newly allocated copy which the caller must "
+      "release with L<free(3)>; changing the name later does not "
+      "affect strings already returned.  The only failure is running "
+      "out of memory (C<ENOMEM>).",
     .see_also = "nbd_set_handle_name(3)",
   },
   {
@@ -251,8 +273,15 @@ const struct call api_handle_calls[] = {
     .version = "1.8",
     .summary = "get the per-handle private data",
     .description =
-      "Return the value last stored with L<nbd_set_private_data(3)>, or 0 if "
-      "none was ever stored.",
+      "Return the value last stored in the handle with "
+      "L<nbd_set_private_data(3)>, or 0 if nothing was ever stored.  "
+      "The library never reads or changes this value itself, so it "
+      "comes back exactly as it was stored.\n\n"
+      "A typical use is to find the application's own per-connection "
+      "structure from code that is only given the handle: store a "
+      "pointer cast to C<uintptr_t> after L<nbd_create(3)> and cast "
+      "it back here.\n\n"
+      "  struct conn *c = (struct conn *) nbd_get_private_data (nbd);",
     .see_also = "nbd_set_private_data(3)",
     .cannot_fail = true,
   },
@@ -292,11 +321,17 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get the export name",
     .description =
-      "Return a newly allocated copy of the export name the handle requests "
-      "(the caller frees it).  This is the name the client asks for; the "
-      "server may know the same export under another name, which "
-      "L<nbd_get_canonical_export_name(3)> can reveal (common when the "
-      "default export C<\"\"> is requested).",
+      "Return the name of the export that the handle asks the server "
+      "for: the string set with L<nbd_set_export_name(3)>, the path "
+      "taken from a URI by L<nbd_connect_uri(3)>, or the empty "
+      "string (the server's default export) on a new handle.  The "
+      "result is newly allocated and the caller must free it; the "
+      "only failure is C<ENOMEM>.\n\n"
+      "This is the client's request, not necessarily the server's "
+      "name for the export.  After L<nbd_set_full_info(3)> the name "
+      "the server uses can be read with "
+      "L<nbd_get_canonical_export_name(3)>, which often differs when "
+      "the default export C<\"\"> was requested.",
     .see_also = "nbd_set_export_name(3) nbd_connect_uri(3) "
       "nbd_get_canonical_export_name(3)",
   },
@@ -326,9 +361,15 @@ const struct call api_handle_calls[] = {
     .version = "1.12",
     .summary = "see if NBD_OPT_GO requests block size",
     .description =
-      "Report whether the handle will ask the server for block size "
-      "constraints while negotiating, as controlled by "
-      "L<nbd_set_request_block_size(3)>.",
+      "Report whether the handle asks the server for the export's "
+      "block size constraints (minimum, preferred and maximum block "
+      "sizes) while negotiating: true unless "
+      "L<nbd_set_request_block_size(3)> turned it off.  On the wire "
+      "the request is an C<NBD_INFO_BLOCK_SIZE> item in the "
+      "C<NBD_OPT_GO> or C<NBD_OPT_INFO> option.\n\n"
+      "This only tells what the client will ask; the sizes the "
+      "server actually reported are read with "
+      "L<nbd_get_block_size(3)> once the export has been selected.",
     .see_also = "nbd_set_request_block_size(3) nbd_get_block_size(3)",
   },
   {
@@ -357,9 +398,15 @@ const struct call api_handle_calls[] = {
     .version = "1.4",
     .summary = "see if NBD_OPT_GO requests extra details",
     .description =
-      "Report whether the handle will ask the server for optional export "
-      "details (canonical name and description), as set by "
-      "L<nbd_set_full_info(3)>.",
+      "Report whether the handle asks the server for the optional "
+      "export details, that is the canonical name (C<NBD_INFO_NAME>) "
+      "and the description (C<NBD_INFO_DESCRIPTION>), when it sends "
+      "C<NBD_OPT_GO> or C<NBD_OPT_INFO>.  The value is false on a "
+      "new handle and true after L<nbd_set_full_info(3)> was called "
+      "with true.\n\n"
+      "Asking does not oblige the server to answer: whether the "
+      "details arrived shows in L<nbd_get_canonical_export_name(3)> "
+      "and L<nbd_get_export_description(3)>.",
     .see_also = "nbd_set_full_info(3) nbd_get_canonical_export_name(3) "
       "nbd_get_export_description(3)",
   },
@@ -400,10 +447,15 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get the TLS request setting",
     .description =
-      "Return the handle's TLS policy, one of the C<LIBNBD_TLS_*> values set "
-      "by L<nbd_set_tls(3)> (or by a URI).  This is what the client will "
-      "attempt, not the outcome: use L<nbd_get_tls_negotiated(3)> to learn "
-      "whether a connection actually uses TLS.",
+      "Return the handle's TLS policy: C<LIBNBD_TLS_DISABLE> (the "
+      "default), C<LIBNBD_TLS_ALLOW> or C<LIBNBD_TLS_REQUIRE>, as "
+      "chosen with L<nbd_set_tls(3)> or by the scheme of a URI "
+      "passed to L<nbd_connect_uri(3)> (C<nbds:> and its variants "
+      "require TLS).\n\n"
+      "This is what the client intends, not what happened: with "
+      "C<LIBNBD_TLS_ALLOW> the connection may well have ended up "
+      "unencrypted, so ask L<nbd_get_tls_negotiated(3)> after "
+      "connecting to learn whether TLS is in use.",
     .see_also = "nbd_set_tls(3) nbd_get_tls_negotiated(3)",
     .cannot_fail = true,
   },
@@ -438,10 +490,22 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "set whether we verify the identity of the server",
     .description =
-      "Choose whether the server's certificate must be validated against the "
-      "certificate authority and must match the server's host name.  When "
-      "not set explicitly, verification is done for TCP connections using "
-      "certificate authentication and skipped otherwise.\n\n"
+      "Choose whether the server's X.509 certificate is checked "
+      "during the TLS handshake.  When C<verify> is true (the "
+      "default) the certificate chain must lead to a trusted "
+      "certificate authority (the C<ca-cert.pem> of "
+      "L<nbd_set_tls_certificates(3)>, or the system's trusted CAs), "
+      "and if the handle knows a host name for the server (from "
+      "L<nbd_connect_tcp(3)>, a TCP URI or "
+      "L<nbd_set_tls_hostname(3)>) the certificate must also be "
+      "issued for that name.  Over a Unix socket with no host name "
+      "set only the chain is checked.  A failed check makes the "
+      "handshake, and therefore the connect call, fail.\n\n"
+      "Passing false accepts any certificate, which gives encryption "
+      "but no assurance about who is at the other end; it is only "
+      "sensible for testing.  The setting has no effect with "
+      "pre-shared keys (L<nbd_set_tls_psk_file(3)>), where both "
+      "sides prove themselves through the shared key.\n\n"
       TLS_SETTING_NOTE,
     .see_also = "nbd_get_tls_verify_peer(3) nbd_set_tls(3) nbd_set_tls_certificates(3) "
       "nbd_set_tls_hostname(3)",
@@ -452,8 +516,13 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get whether we verify the identity of the server",
     .description =
-      "Report whether the handle will verify the server's certificate, as set "
-      "by L<nbd_set_tls_verify_peer(3)>.",
+      "Report whether the server's certificate will be verified "
+      "during the TLS handshake: true on a new handle, or whatever "
+      "was last given to L<nbd_set_tls_verify_peer(3)> (a URI's "
+      "C<tls-verify-peer> parameter sets it too).  See that page for "
+      "what the verification checks.\n\n"
+      "The value is reported whether or not TLS is enabled; it only "
+      "matters once L<nbd_set_tls(3)> asks for TLS with certificates.",
     .see_also = "nbd_set_tls_verify_peer(3)",
     .cannot_fail = true,
   },
@@ -465,9 +534,17 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "set the TLS username",
     .description =
-      "Set the identity the client presents when authenticating with a TLS "
-      "pre-shared key (see L<nbd_set_tls_psk_file(3)>).  If it is never set, "
-      "the name of the local user running the program is used.\n\n"
+      "Set the user name the client presents when it authenticates "
+      "with a TLS pre-shared key.  The server looks the name up in "
+      "its own key file, and the client uses the key stored under "
+      "the same name in the file given to "
+      "L<nbd_set_tls_psk_file(3)>, so both files must have an entry "
+      "for it.  The string is copied.\n\n"
+      "When no name is set the client uses the name of the local "
+      "user that the program runs as (its effective user ID).  "
+      "Certificate based TLS ignores this setting.  A URI passed to "
+      "L<nbd_connect_uri(3)> may set it too, through its user part "
+      "or the C<tls-username> parameter.\n\n"
       TLS_SETTING_NOTE,
     .see_also = "nbd_get_tls_username(3) nbd_set_tls_psk_file(3) nbd_set_tls(3)",
   },
@@ -477,9 +554,16 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get the current TLS username",
     .description =
-      "Return a newly allocated copy of the PSK user name that will be used, "
-      "either the one set by L<nbd_set_tls_username(3)> or the local user "
-      "name.  The caller must free it.",
+      "Return the user name that will be presented for TLS "
+      "pre-shared key authentication: the one set with "
+      "L<nbd_set_tls_username(3)> (or by a URI), or, when none was "
+      "set, the name of the local user the program runs as, looked "
+      "up in the password database from the effective user ID.  The "
+      "result is newly allocated and the caller must free it.\n\n"
+      "Besides C<ENOMEM>, the call fails when no name was set and "
+      "the local user cannot be found in the password database; the "
+      "error number is then the one the lookup reported, or "
+      "C<ENOENT>.",
     .see_also = "nbd_set_tls_username(3)",
   },
   {
@@ -521,11 +605,18 @@ const struct call api_handle_calls[] = {
     .version = "1.22",
     .summary = "get the effective TLS hostname",
     .description =
-      "Return a newly allocated copy of the TLS server name in effect: the "
-      "one set by L<nbd_set_tls_hostname(3)>, or else the host the handle "
-      "connected to (L<nbd_connect_tcp(3)>, or a TCP URI).  When there is "
-      "neither the result is an empty string, which is not an error.  The "
-      "caller must free it.",
+      "Return the host name that TLS checks the server's certificate "
+      "against (and sends as the server name indication).  It is the "
+      "name set with L<nbd_set_tls_hostname(3)> if any; otherwise "
+      "the host the handle connected to with L<nbd_connect_tcp(3)> "
+      "or a TCP URI.\n\n"
+      "Before connecting, or for connections without a host such as "
+      "L<nbd_connect_unix(3)>, L<nbd_connect_socket(3)> or "
+      "L<nbd_connect_command(3)>, there may be no name at all: the "
+      "result is then the empty string, which is not an error, and "
+      "the certificate chain alone is verified.  The string is newly "
+      "allocated and must be freed by the caller; the only failure "
+      "is C<ENOMEM>.",
     .see_also = "nbd_set_tls_hostname(3)",
   },
   {
@@ -559,9 +650,15 @@ const struct call api_handle_calls[] = {
     .version = "1.24",
     .summary = "get the current TLS priority",
     .description =
-      "Return a newly allocated copy of the GnuTLS priority string the handle "
-      "will use: the one set by L<nbd_set_tls_priority(3)>, or else the "
-      "default chosen when libnbd was built.  The caller must free it.",
+      "Return the GnuTLS priority string that the handle will use "
+      "when a TLS session starts.  It is the string last set with "
+      "L<nbd_set_tls_priority(3)> or by a URI's C<tls-priority> "
+      "parameter (when L<nbd_set_uri_allow_tls_priority(3)> allows "
+      "it), or else the default chosen when the library was built "
+      "(C<NORMAL> unless the build picked another).\n\n"
+      "The string is returned as stored: it is not checked here, "
+      "only when TLS starts.  The result is newly allocated and the "
+      "caller must free it; the only failure is C<ENOMEM>.",
     .see_also = "nbd_set_tls_priority(3) nbd_create(3)",
   },
 
@@ -676,8 +773,16 @@ const struct call api_handle_calls[] = {
     .version = "1.12",
     .summary = "see whether libnbd pre-initializes read buffers",
     .description =
-      "Report whether read buffers are zeroed before use, as set by "
-      "L<nbd_set_pread_initialize(3)>.  The default is true.",
+      "Report whether the read calls (L<nbd_pread(3)>, "
+      "L<nbd_pread_structured(3)> and their C<nbd_aio_*> forms) zero "
+      "the caller's buffer before doing anything else.  This is true "
+      "on a new handle and stays so unless "
+      "L<nbd_set_pread_initialize(3)> turns it off.\n\n"
+      "While it is true, a buffer passed to a read that fails, or "
+      "that the server answers only in part, holds zeroes (or some "
+      "of the data) rather than whatever the memory contained "
+      "before, so a program that forgets to check for an error "
+      "cannot leak old memory contents.",
     .see_also = "nbd_set_pread_initialize(3) nbd_pread(3)",
     .cannot_fail = true,
   },
@@ -721,8 +826,16 @@ const struct call api_handle_calls[] = {
     .version = "1.6",
     .summary = "see which strictness flags are in effect",
     .description =
-      "Return the client-side checks in force as a bitmask of "
-      "C<LIBNBD_STRICT_*> values (see L<nbd_set_strict_mode(3)>).  "
+      "Return the client-side checks applied to commands before they "
+      "are sent, as a bitmask of C<LIBNBD_STRICT_*> values.  A new "
+      "handle has every check this build knows about enabled; "
+      "L<nbd_set_strict_mode(3)> describes each bit and how to "
+      "change them.\n\n"
+      "To switch off one check while keeping the others, including "
+      "ones added by later versions, read the current value and "
+      "clear the bit:\n\n"
+      "  nbd_set_strict_mode (nbd,\n"
+      "                       nbd_get_strict_mode (nbd) & ~LIBNBD_STRICT_BOUNDS);\n\n"
       NEWER_BITS_NOTE,
     .see_also = "nbd_set_strict_mode(3)",
     .cannot_fail = true,
@@ -755,8 +868,15 @@ const struct call api_handle_calls[] = {
     .version = "1.4",
     .summary = "return whether option mode was enabled",
     .description =
-      "Report whether connecting will pause in the option phase, as set by "
-      "L<nbd_set_opt_mode(3)>.",
+      "Report whether option mode is enabled: true after "
+      "L<nbd_set_opt_mode(3)> was called with true, false on a new "
+      "handle.  In option mode the connect calls stop once the "
+      "newstyle handshake reaches the option phase, and the handle "
+      "stays negotiating (L<nbd_aio_is_negotiating(3)>) until the "
+      "program finishes with L<nbd_opt_go(3)> or L<nbd_opt_abort(3)>.\n\n"
+      "The setting says nothing about the server: an oldstyle server "
+      "has no option phase, so a handle connected to one goes "
+      "straight to the ready state even when this returns true.",
     .see_also = "nbd_set_opt_mode(3) nbd_aio_is_negotiating(3)",
     .cannot_fail = true,
   },
@@ -790,8 +910,16 @@ const struct call api_handle_calls[] = {
     .version = "1.16",
     .summary = "see if connect automatically requests meta contexts",
     .description =
-      "Report whether meta contexts are requested automatically while "
-      "connecting, as set by L<nbd_set_request_meta_context(3)>.",
+      "Report whether the handshake automatically selects the "
+      "metadata contexts listed with L<nbd_add_meta_context(3)>, by "
+      "sending C<NBD_OPT_SET_META_CONTEXT> before C<NBD_OPT_GO> (or "
+      "C<NBD_OPT_INFO>).  This is true on a new handle and false "
+      "after L<nbd_set_request_meta_context(3)> was called with "
+      "false.\n\n"
+      "Even when it is true nothing is sent if the list is empty or "
+      "the server supports neither structured replies nor extended "
+      "headers; which contexts were actually agreed is told by "
+      "L<nbd_can_meta_context(3)>.",
     .see_also = "nbd_set_request_meta_context(3) nbd_add_meta_context(3)",
   },
   {
@@ -823,10 +951,19 @@ const struct call api_handle_calls[] = {
     .version = "1.6",
     .summary = "return the current number of requested meta contexts",
     .description =
-      "Return how many names are in the handle's list of metadata contexts "
-      "to request, as built by L<nbd_add_meta_context(3)>.  This counts "
-      "requests only; which ones the server granted is answered by "
-      "L<nbd_can_meta_context(3)>.",
+      "Return the number of metadata context names in the handle's "
+      "request list, the list that L<nbd_add_meta_context(3)> "
+      "appends to and L<nbd_clear_meta_contexts(3)> empties.  A new "
+      "handle has none.  Together with L<nbd_get_meta_context(3)> it "
+      "lets a program walk the list:\n\n"
+      "  for (size_t i = 0; i < nbd_get_nr_meta_contexts (nbd); i++) {\n"
+      "    char *name = nbd_get_meta_context (nbd, i);\n"
+      "    ...\n"
+      "    free (name);\n"
+      "  }\n\n"
+      "The list only records what the client will request; the "
+      "server may accept some, all or none of the names, as "
+      "L<nbd_can_meta_context(3)> tells after connecting.",
     .see_also = "nbd_add_meta_context(3) nbd_get_meta_context(3) "
       "nbd_clear_meta_contexts(3) nbd_can_meta_context(3)",
   },
@@ -837,10 +974,15 @@ const struct call api_handle_calls[] = {
     .version = "1.6",
     .summary = "return the i'th meta context request",
     .description =
-      "Return a newly allocated copy of entry C<i> (counting from 0) of the "
-      "list built by L<nbd_add_meta_context(3)>; the caller must free it.  "
-      "C<i> must be less than L<nbd_get_nr_meta_contexts(3)>, otherwise the "
-      "call fails with C<EINVAL>.",
+      "Return entry C<i> (counting from 0) of the handle's list of "
+      "metadata contexts to request, in the order they were added "
+      "with L<nbd_add_meta_context(3)>.  The result is a newly "
+      "allocated copy which the caller must free.\n\n"
+      "C<i> must be less than L<nbd_get_nr_meta_contexts(3)>; a "
+      "larger index fails with C<EINVAL>.  Out of memory gives "
+      "C<ENOMEM>.  The entry is the name as requested, which the "
+      "server may not have accepted; see L<nbd_can_meta_context(3)> "
+      "for that.",
     .see_also = "nbd_add_meta_context(3) nbd_get_nr_meta_contexts(3) "
       "nbd_clear_meta_contexts(3)",
   },
@@ -851,10 +993,18 @@ const struct call api_handle_calls[] = {
     .version = "1.6",
     .summary = "reset the list of requested meta contexts",
     .description =
-      "Empty the list of metadata contexts to request, so that it can be "
-      "refilled with L<nbd_add_meta_context(3)>.  This is mostly useful in "
-      "option mode (L<nbd_set_opt_mode(3)>), to try different sets of "
-      "contexts against successive exports before L<nbd_opt_go(3)>.",
+      "Empty the handle's list of metadata contexts to request, so "
+      "that it can be refilled with L<nbd_add_meta_context(3)>.  "
+      "Nothing is sent to the server, and contexts already agreed on "
+      "a connection are not withdrawn by this call.\n\n"
+      "It is mainly of use in option mode (L<nbd_set_opt_mode(3)>): "
+      "after probing one export with one set of contexts, clear the "
+      "list, add another set and then issue L<nbd_opt_info(3)>, "
+      "L<nbd_opt_go(3)> or L<nbd_opt_set_meta_context(3)>, which "
+      "send the new list.  Lists given explicitly to the "
+      "C<*_queries> calls, such as "
+      "L<nbd_opt_set_meta_context_queries(3)>, do not use the "
+      "handle's list at all.",
     .see_also = "nbd_add_meta_context(3) nbd_get_nr_meta_contexts(3) "
       "nbd_get_meta_context(3) nbd_set_opt_mode(3) nbd_opt_set_meta_context(3)",
   },
@@ -903,10 +1053,19 @@ const struct call api_handle_calls[] = {
     .version = "1.2",
     .summary = "allow NBD URIs to reference local files",
     .description =
-      "Decide whether a URI given to L<nbd_connect_uri(3)> may make libnbd "
-      "read files from the local file system.  This is off by default, which "
-      "protects programs that accept URIs from untrusted sources.  At present "
-      "the only affected URI parameter is C<tls-psk-file>.",
+      "Decide whether a URI passed to L<nbd_connect_uri(3)> or "
+      "L<nbd_aio_connect_uri(3)> may name files on the local machine "
+      "for libnbd to read.  The query parameters concerned are "
+      "C<tls-psk-file> and C<tls-certificates>.  The default is "
+      "false, so a URI that contains either fails with C<EPERM> "
+      "before any connection is attempted.\n\n"
+      "Keep it off in programs that take URIs from users or other "
+      "untrusted places: otherwise a URI could make the program read "
+      "a file it can access but the URI's author cannot.  Enable it "
+      "when the URIs come from a trusted configuration.  Files set "
+      "directly with L<nbd_set_tls_psk_file(3)> or "
+      "L<nbd_set_tls_certificates(3)> are not affected by this "
+      "setting.",
     .see_also = "nbd_connect_uri(3) nbd_set_uri_allow_transports(3) "
       "nbd_set_uri_allow_tls(3) nbd_set_tls_psk_file(3)",
   },
@@ -956,9 +1115,15 @@ const struct call api_handle_calls[] = {
     .version = "1.16",
     .summary = "get the socket activation name",
     .description =
-      "Return a newly allocated copy of the socket name set by "
-      "L<nbd_set_socket_activation_name(3)>; the caller must free it.  An "
-      "empty string means none was set, so the server will see C<unknown>.",
+      "Return the name that "
+      "L<nbd_connect_systemd_socket_activation(3)> will give the "
+      "listening socket it passes to the server (through "
+      "C<LISTEN_FDNAMES>).  It is the string set with "
+      "L<nbd_set_socket_activation_name(3)>; on a new handle it is "
+      "the empty string, meaning that the server will see the name "
+      "C<unknown>.\n\n"
+      "The result is newly allocated and the caller must free it; "
+      "the only failure is C<ENOMEM>.",
     .see_also = "nbd_set_socket_activation_name(3) "
       "nbd_connect_systemd_socket_activation(3)",
   },
@@ -1003,8 +1168,13 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "return the name of the library",
     .description =
-      "Return the name of the library as a static string, which is "
-      "C<\"libnbd\"> unless it was renamed when built.  Do not free it.",
+      "Return the name of the library package, which is C<\"libnbd\"> "
+      "for this library unless a build renamed it.  The string is "
+      "static: it remains valid as long as the library is loaded and "
+      "must not be freed.\n\n"
+      "Together with L<nbd_get_version(3)> it is handy for printing "
+      "which library a program is using, for example in the output "
+      "of a C<--version> option.",
     .see_also = "nbd_get_version(3)",
     .cannot_fail = true,
   },
@@ -1014,9 +1184,15 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "true if libnbd was compiled with support for TLS",
     .description =
-      "Return true when the library was built with GnuTLS and can therefore "
-      "use TLS.  When false, L<nbd_set_tls(3)> only accepts "
-      "C<LIBNBD_TLS_DISABLE> and C<nbds:> URIs cannot be used.",
+      "Return true when the library was built with TLS support "
+      "(GnuTLS), false otherwise.  The answer is fixed at build time "
+      "and does not depend on the handle's settings.\n\n"
+      "Without TLS support L<nbd_set_tls(3)> accepts only "
+      "C<LIBNBD_TLS_DISABLE> (other values fail with C<ENOTSUP>), "
+      "and a URI that asks for TLS, such as one with the C<nbds:> "
+      "scheme, cannot be connected to.  A program can therefore test "
+      "this first and give a clear message instead of a failed "
+      "connection.",
     .see_also = "nbd_set_tls(3) nbd_supports_uri(3) nbd_supports_vsock(3)",
     .cannot_fail = true,
   },
@@ -1040,9 +1216,13 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "true if libnbd was compiled with support for NBD URIs",
     .description =
-      "Return true when the library was built with the URI parser it needs "
-      "(libxml2), so that L<nbd_connect_uri(3)>, L<nbd_aio_connect_uri(3)> "
-      "and L<nbd_get_uri(3)> can work.",
+      "Return true when the library was built with support for NBD "
+      "URIs, false otherwise.  The answer is fixed at build time.\n\n"
+      "When it is false, L<nbd_connect_uri(3)>, "
+      "L<nbd_aio_connect_uri(3)> and L<nbd_get_uri(3)> always fail "
+      "with C<ENOTSUP>, so a program that lets users give either a "
+      "URI or another kind of address can check this before offering "
+      "the URI form.",
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_get_uri(3) nbd_is_uri(3)",
     .cannot_fail = true,
   },
