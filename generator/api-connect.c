@@ -468,10 +468,21 @@ const struct call api_connect_calls[] = {
     .version = "1.4",
     .summary = "end negotiation and close the connection",
     .description =
-      "Only usable in option mode.  Tell the server that the client is "
-      "giving up (C<NBD_OPT_ABORT>), wait for the polite reply if there "
-      "is one, and close the connection.  Afterwards the handle is "
-      "closed and no export can be used on it.",
+      "Only usable in option mode (L<nbd_set_opt_mode(3)>), while "
+      "the handle is negotiating.  Send C<NBD_OPT_ABORT> to tell the "
+      "server that the client is giving up without using any export, "
+      "wait for the server's acknowledgement if it sends one, and "
+      "close the socket.  The handle is then closed "
+      "(L<nbd_aio_is_closed(3)>): no export can be used on it, and a "
+      "new handle is needed to connect again.\n\n"
+      "This is the polite way to end a session that was only used to "
+      "ask questions, for example after L<nbd_opt_list(3)> or "
+      "L<nbd_opt_info(3)>; simply closing the handle works too but "
+      "leaves the server to notice a dropped connection.  It is sent "
+      "even to servers that do not use fixed newstyle.\n\n"
+      "The call blocks until the exchange is over; called from a "
+      "callback of the same handle it fails with C<EDEADLK>.  "
+      "L<nbd_aio_opt_abort(3)> is the form that does not wait.",
     .see_also = "nbd_aio_opt_abort(3) nbd_opt_go(3) nbd_shutdown(3) "
                 "nbd_set_opt_mode(3)",
   },
@@ -624,12 +635,34 @@ const struct call api_connect_calls[] = {
     .version = "1.16",
     .summary = "list available meta contexts, using explicit query list",
     .description =
-      "Same as L<nbd_opt_list_meta_context(3)> except that the queries "
-      "sent to the server come from the NULL-terminated list C<queries> "
-      "rather than from the handle's list built with "
-      "L<nbd_add_meta_context(3)>, which is left untouched.  The "
-      "C<context> callback sees each returned name and the count of "
-      "replies is returned.",
+      "Only usable in option mode.  Send "
+      "C<NBD_OPT_LIST_META_CONTEXT> for the current export, like "
+      "L<nbd_opt_list_meta_context(3)>, but with the query strings "
+      "taken from C<queries>, a C<NULL>-terminated array of strings, "
+      "instead of from the handle's list built with "
+      "L<nbd_add_meta_context(3)> (which stays as it was).  An empty "
+      "array usually asks the server to list every context it has "
+      "for the export; a query such as C<\"qemu:\"> asks for every "
+      "context in that namespace.\n\n"
+      "The C<context> callback runs once for each name the server "
+      "returns, with the name as a string valid only during the "
+      "call; it must copy anything it wants to keep and must not "
+      "call libnbd on the same handle.  On success the number of "
+      "names returned is the result.\n\n"
+      "  static int\n"
+      "  print_context (void *user_data, const char *name)\n"
+      "  {\n"
+      "    printf (\"%s\n\", name);\n"
+      "    return 0;\n"
+      "  }\n\n"
+      "  char *queries[] = { \"qemu:\", NULL };\n"
+      "  nbd_opt_list_meta_context_queries (nbd, queries,\n"
+      "    (nbd_context_callback) { .callback = print_context });\n\n"
+      "A server without fixed newstyle makes the call fail with "
+      "C<ENOTSUP> without sending anything; a server that refuses "
+      "the option makes it fail, leaving the handle negotiating.  "
+      "The call blocks until the answer is in; from a callback of "
+      "the same handle it fails with C<EDEADLK>.",
     .see_also = "nbd_aio_opt_list_meta_context_queries(3) "
                 "nbd_opt_list_meta_context(3) "
                 "nbd_opt_set_meta_context_queries(3) nbd_set_opt_mode(3)",
@@ -668,11 +701,25 @@ const struct call api_connect_calls[] = {
     .version = "1.16",
     .summary = "select specific meta contexts, using explicit query list",
     .description =
-      "Like L<nbd_opt_set_meta_context(3)>, but the names requested are "
-      "taken from the NULL-terminated list C<queries> instead of the "
-      "handle's own list, which is not changed.  Accepted contexts are "
-      "reported to the C<context> callback and counted in the return "
-      "value.",
+      "Only usable in option mode.  Send C<NBD_OPT_SET_META_CONTEXT> "
+      "for the current export, like L<nbd_opt_set_meta_context(3)>, "
+      "but request the names in C<queries>, a C<NULL>-terminated "
+      "array of strings, instead of those in the handle's list "
+      "(which is not changed).  Each context the server accepts is "
+      "reported to the C<context> callback and becomes usable for "
+      "L<nbd_block_status(3)> once the export is entered with "
+      "L<nbd_opt_go(3)>; the number accepted is returned.\n\n"
+      "A successful call replaces any contexts selected before, and "
+      "selecting a different export with L<nbd_set_export_name(3)> "
+      "forgets them.  Since L<nbd_opt_go(3)> would normally send the "
+      "handle's own list again, pair this call with "
+      "L<nbd_set_request_meta_context(3)> set to false when the "
+      "explicit choice must survive.\n\n"
+      "Without fixed newstyle the call fails with C<ENOTSUP> and "
+      "sends nothing; a server that supports neither structured "
+      "replies nor extended headers usually refuses the option.  The "
+      "call blocks until the answer is in; from a callback of the "
+      "same handle it fails with C<EDEADLK>.",
     .see_also = "nbd_aio_opt_set_meta_context_queries(3) "
                 "nbd_opt_set_meta_context(3) "
                 "nbd_opt_list_meta_context_queries(3) nbd_set_opt_mode(3)",
@@ -702,10 +749,18 @@ const struct call api_connect_calls[] = {
     .version = "1.4",
     .summary = "end negotiation and close the connection",
     .description =
-      "Queue the abort request of L<nbd_opt_abort(3)> without waiting.  "
-      "When L<nbd_aio_is_connecting(3)> becomes false the exchange is "
-      "over and the connection has been closed.  Unlike the other "
-      "option calls this takes no completion callback.",
+      "Queue the C<NBD_OPT_ABORT> request of L<nbd_opt_abort(3)> and "
+      "return at once, without waiting for the server.  The "
+      "program's event loop then drives the handle "
+      "(L<nbd_aio_notify_read(3)>, L<nbd_aio_notify_write(3)> or "
+      "L<nbd_poll(3)>) until L<nbd_aio_is_connecting(3)> becomes "
+      "false, by which time the connection has been closed and "
+      "L<nbd_aio_is_closed(3)> is true.\n\n"
+      "Unlike the other C<nbd_aio_opt_*> calls this one takes no "
+      "completion callback: ending the session cannot usefully fail "
+      "from the client's point of view.  A return of -1 means the "
+      "request was not queued, for instance because the handle is "
+      "not negotiating.",
     .see_also = "nbd_opt_abort(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_closed(3) nbd_set_opt_mode(3)",
   },
@@ -979,10 +1034,24 @@ const struct call api_connect_calls[] = {
     .version = "1.0",
     .summary = "notify that the connection is readable",
     .description =
-      "Tell the state machine that the socket from L<nbd_aio_get_fd(3)> "
-      "has data to read (or has hung up); it then reads what it can and "
-      "advances.  Call this from your event loop after the socket was "
-      "reported readable.",
+      "For programs with their own event loop: tell the library that "
+      "the socket from L<nbd_aio_get_fd(3)> is readable (or has hung "
+      "up).  The library then reads whatever has arrived, advances "
+      "the handshake or processes replies, runs the completion and "
+      "chunk callbacks of commands that finished.  It never waits "
+      "for more data than "
+      "is already there.\n\n"
+      "Call it after C<poll>, C<epoll> or a similar mechanism "
+      "reported the descriptor readable while "
+      "L<nbd_aio_get_direction(3)> included "
+      "C<LIBNBD_AIO_DIRECTION_READ>.  A spurious call, when nothing "
+      "is actually readable, is harmless.\n\n"
+      "It fails with C<EDEADLK> when called from a callback of the "
+      "same handle.  Otherwise -1 means the connection broke while "
+      "it was being serviced (a read error, the server hanging up, "
+      "or a protocol violation); the handle is then dead "
+      "(L<nbd_aio_is_dead(3)>) and the commands still in flight have "
+      "been failed.",
     .see_also = "nbd_aio_notify_write(3) nbd_aio_get_fd(3) "
                 "nbd_aio_get_direction(3)",
   },
@@ -994,10 +1063,18 @@ const struct call api_connect_calls[] = {
     .version = "1.0",
     .summary = "notify that the connection is writable",
     .description =
-      "Tell the state machine that the socket from L<nbd_aio_get_fd(3)> "
-      "can accept more data; it then sends what is pending and advances.  "
-      "Call this from your event loop after the socket was reported "
-      "writable.",
+      "For programs with their own event loop: tell the library that "
+      "the socket from L<nbd_aio_get_fd(3)> can accept more data.  "
+      "The library then writes as much of the pending requests (or "
+      "handshake data) as the socket takes, and carries on with "
+      "whatever follows, without waiting.\n\n"
+      "Call it only after the descriptor was reported writable while "
+      "L<nbd_aio_get_direction(3)> included "
+      "C<LIBNBD_AIO_DIRECTION_WRITE>: if the handle is not waiting "
+      "to write the call fails with C<EINVAL> and changes nothing.  "
+      "From a callback of the same handle it fails with C<EDEADLK>.  "
+      "A failure while writing makes the handle dead "
+      "(L<nbd_aio_is_dead(3)>) and fails the commands in flight.",
     .see_also = "nbd_aio_notify_read(3) nbd_aio_get_fd(3) "
                 "nbd_aio_get_direction(3)",
   },
@@ -1007,18 +1084,35 @@ const struct call api_connect_calls[] = {
 
   STATE_QUERY ("aio_is_created", "1.0",
                "check if the connection has just been created",
-               "Return true while the handle is still in its initial "
-               "state, before any of the connect calls has been made.",
+               "Return true while the handle is in its initial state: "
+               "made by L<nbd_create(3)> and not yet connecting.  This is "
+               "the only state in which the connect calls and most "
+               "settings (such as L<nbd_set_tls(3)> or "
+               "L<nbd_set_opt_mode(3)>) are accepted.\n\n"
+               "Like the other C<nbd_aio_is_*> calls it only reads the "
+               "state, never blocks and cannot fail, so it may be used "
+               "from any thread or callback.  Exactly one of the state "
+               "queries is true at any moment.",
                "nbd_aio_is_connecting(3) nbd_create(3) "
                "nbd_connection_state(3)"),
 
   STATE_QUERY ("aio_is_connecting", "1.0",
                "check if the connecting is in progress",
                "Return true while a connection attempt or handshake is "
-               "under way, including while an option request issued in "
-               "option mode is waiting for its answer.  It becomes false "
-               "when the handle reaches the negotiating, ready, closed or "
-               "dead state.",
+               "under way: from the moment a connect call (or its "
+               "C<nbd_aio_connect_*> form) has started, through the "
+               "socket connection, the newstyle or oldstyle greeting, "
+               "the option exchange and any TLS handshake.  In option "
+               "mode it is also true while an C<nbd_opt_*> or "
+               "C<nbd_aio_opt_*> request is waiting for the server's "
+               "answer.\n\n"
+               "A program driving the handshake with its own event loop "
+               "keeps calling L<nbd_aio_notify_read(3)> or "
+               "L<nbd_aio_notify_write(3)> (as L<nbd_aio_get_direction(3)> "
+               "asks) while this is true.  It becomes false when the "
+               "handle reaches the negotiating, ready, closed or dead "
+               "state; the last one means the attempt failed, and "
+               "L<nbd_get_error(3)> after the failing call says why.",
                "nbd_aio_is_negotiating(3) nbd_aio_is_ready(3) "
                "nbd_aio_connect(3) nbd_connection_state(3)"),
 
@@ -1027,7 +1121,15 @@ const struct call api_connect_calls[] = {
                "Return true when the handle is in option mode "
                "(L<nbd_set_opt_mode(3)>) and idle in the negotiation "
                "phase, meaning the next step is up to the client: an "
-               "C<nbd_opt_*> or C<nbd_aio_opt_*> call.",
+               "C<nbd_opt_*> or C<nbd_aio_opt_*> call.\n\n"
+               "The handle gets here when a connect call finishes the "
+               "greeting in option mode, and comes back here after each "
+               "option request completes, including a failed "
+               "L<nbd_opt_go(3)>, so that another export or setting can "
+               "be tried.  It leaves the state with a successful "
+               "L<nbd_opt_go(3)> (to ready) or with L<nbd_opt_abort(3)> "
+               "(to closed).  Without option mode, or with an oldstyle "
+               "server, the handle never enters it.",
                "nbd_set_opt_mode(3) nbd_opt_go(3) "
                "nbd_aio_is_connecting(3) nbd_connection_state(3)"),
 
@@ -1052,19 +1154,34 @@ const struct call api_connect_calls[] = {
 
   STATE_QUERY ("aio_is_dead", "1.0",
                "check if the connection is dead",
-               "Return true if the connection failed irrecoverably, for "
-               "instance because of a protocol violation or an I/O error.  "
-               "The only thing left to do with such a handle is "
-               "L<nbd_close(3)>.",
+               "Return true if the connection failed irrecoverably: the "
+               "socket connection or handshake failed, the server broke "
+               "the protocol or hung up, a read or write on the socket "
+               "failed, or the connection was ended by a timeout or by "
+               "L<nbd_ext_cancel(3)> (see L<libnbd-ext(3)>).  Every command "
+               "still in flight is then completed with an error, so its "
+               "completion callback sees a non-zero C<*error>.\n\n"
+               "The reason is reported by the call that noticed the "
+               "failure, through L<nbd_get_error(3)> and "
+               "L<nbd_get_errno(3)>; later calls that need a connection "
+               "fail with C<EINVAL>.  A dead handle cannot be reconnected: "
+               "close it with L<nbd_close(3)> and create a new one.",
                "nbd_aio_is_closed(3) nbd_close(3) nbd_get_error(3) "
                "nbd_connection_state(3)"),
 
   STATE_QUERY ("aio_is_closed", "1.0",
                "check if the connection is closed",
                "Return true once the connection has been shut down in an "
-               "orderly way, for example after L<nbd_aio_disconnect(3)> or "
-               "L<nbd_aio_opt_abort(3)> has run to completion.  The handle "
-               "can then only be closed.",
+               "orderly way: the client asked to end the session with "
+               "L<nbd_shutdown(3)> or L<nbd_aio_disconnect(3)> (which send "
+               "C<NBD_CMD_DISC>) or with L<nbd_opt_abort(3)> or "
+               "L<nbd_aio_opt_abort(3)> (C<NBD_OPT_ABORT>), and the "
+               "socket has been closed.\n\n"
+               "Unlike the dead state this is not a failure.  Calls that "
+               "need a connection fail with C<EINVAL> from now on; the "
+               "handle's settings and counters (such as "
+               "L<nbd_stats_bytes_sent(3)>) can still be read, and the "
+               "handle is finally released with L<nbd_close(3)>.",
                "nbd_aio_disconnect(3) nbd_shutdown(3) nbd_aio_is_dead(3) "
                "nbd_close(3)"),
 
@@ -1075,10 +1192,16 @@ const struct call api_connect_calls[] = {
     .version = "1.0",
     .summary = "return string describing the state of the connection",
     .description =
-      "Return a short human-readable description of the state the "
-      "handle's state machine is in, intended for debugging.  The string "
-      "is owned by the library and must not be freed.  Its wording is not "
-      "a stable interface; programs should test states with the "
+      "Return a short text describing where the handle's state "
+      "machine is, meant for debug output and error messages.  The "
+      "text starts with an upper case state name (C<CREATED>, "
+      "C<CONNECTING>, C<MAGIC> during the handshake, C<NEGOTIATING>, "
+      "C<READY>, C<PROCESSING>, C<CLOSED> or C<DEAD>), followed by a "
+      "colon and a few words of explanation.\n\n"
+      "The string is static, owned by the library, and must not be "
+      "freed.  Its wording is not a stable interface and may differ "
+      "from other libnbd implementations or versions: programs that "
+      "need to act on the state should test it with the "
       "C<nbd_aio_is_*> calls instead.",
     .see_also = "nbd_aio_is_created(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_aio_is_dead(3)",

@@ -20,21 +20,29 @@
 
 /* nbd_get_request_<feature>: name, first version, summary, the
  * feature in words and as it appears in the setter's and the
- * nbd_get_<feature>_negotiated call's names.
+ * nbd_get_<feature>_negotiated call's names, and the nbd_opt_* call
+ * that requests it by hand.
  */
-#define GET_REQUEST_CALL(nm, ver, summ, what, feature) \
+#define GET_REQUEST_CALL(nm, ver, summ, what, feature, opt) \
   { \
     .name = nm, \
     .ret = RET_BOOL, \
     .version = ver, \
     .summary = summ, \
     .description = \
-      "Report whether the handle will ask for " what ", as set by " \
-      "L<nbd_set_request_" feature "(3)>.  Whether they were actually " \
-      "agreed on a connection is given by " \
-      "L<nbd_get_" feature "_negotiated(3)>.", \
+      "Report whether the handle will ask the server for " what " " \
+      "during the newstyle handshake.  This is true on a new handle " \
+      "and false once L<nbd_set_request_" feature "(3)> was called " \
+      "with false.\n\n" \
+      "The value describes the client's intention only.  The request " \
+      "needs a fixed newstyle server, and the server may refuse it, " \
+      "so whether " what " are in use on the connection is told by " \
+      "L<nbd_get_" feature "_negotiated(3)> once the handshake has " \
+      "got that far.  The setting cannot change after connecting " \
+      "starts; in option mode the feature can still be requested by " \
+      "hand with L<nbd_opt_" opt "(3)>.", \
     .see_also = "nbd_set_request_" feature "(3) " \
-      "nbd_get_" feature "_negotiated(3)", \
+      "nbd_get_" feature "_negotiated(3) nbd_opt_" opt "(3)", \
     .cannot_fail = true, \
   }
 
@@ -685,7 +693,8 @@ const struct call api_handle_calls[] = {
   },
   GET_REQUEST_CALL ("get_request_structured_replies", "1.2",
                     "see if structured replies are attempted",
-                    "structured replies", "structured_replies"),
+                    "structured replies", "structured_replies",
+                    "structured_reply"),
   {
     .name = "set_request_extended_headers",
     .args = { A_BOOL ("request") },
@@ -706,7 +715,8 @@ const struct call api_handle_calls[] = {
   },
   GET_REQUEST_CALL ("get_request_extended_headers", "1.18",
                     "see if extended headers are attempted",
-                    "extended headers", "extended_headers"),
+                    "extended headers", "extended_headers",
+                    "extended_headers"),
   {
     .name = "set_handshake_flags",
     .args = { A_FLAGS ("flags", "handshake_flags") },
