@@ -160,8 +160,9 @@ const struct call api_ext_calls[] = {
       "  int64_t ms = nbd_ext_aio_get_timeout (nbd);\n"
       "  int r = poll (fds, nfds, ms > INT_MAX ? INT_MAX : (int) ms);\n"
       "  ...\n"
-      "  if (nbd_ext_aio_notify_timeout (nbd) == -1)\n"
-      "    /* the connection has ended: nbd_get_errno () says why */;\n\n"
+      "  if (nbd_ext_aio_notify_timeout (nbd) == -1) {\n"
+      "    /* the connection has ended: nbd_get_errno () says why */\n"
+      "  }\n\n"
       "Blocking calls and L<nbd_poll(3)> check the deadlines "
       "themselves and need no call to this function.",
     .see_also = "nbd_ext_aio_get_timeout(3) libnbd-ext(3)",

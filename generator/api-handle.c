@@ -204,7 +204,26 @@ const struct call api_handle_calls[] = {
       "libnbd functions on the same handle.  A closure with both "
       "C<callback> and C<free> NULL is rejected with C<EFAULT>; one with "
       "only C<free> is accepted (messages then go nowhere) and freed when "
-      "replaced, cleared or at close.",
+      "replaced, cleared or at close."
+      "\n\n"
+      "The callback's return value is ignored.  A program that wants "
+      "the messages in its own log, tagged with the call they came "
+      "from, might do:\n\n"
+      "  static int\n"
+      "  log_debug (void *user_data, const char *context, const char *msg)\n"
+      "  {\n"
+      "    FILE *log = user_data;\n"
+      "    fprintf (log, \"libnbd: %s: %s\\n\", context, msg);\n"
+      "    return 0;\n"
+      "  }\n\n"
+      "  nbd_set_debug (nbd, true);\n"
+      "  nbd_set_debug_callback (nbd, (nbd_debug_callback) {\n"
+      "                                 .callback = log_debug,\n"
+      "                                 .user_data = logfile });\n\n"
+      "The closure's C<free> function, if one is given, is the place "
+      "to release C<user_data>; it runs exactly once, when the "
+      "callback is replaced, cleared with "
+      "L<nbd_clear_debug_callback(3)>, or the handle is closed.",
     .see_also = "nbd_clear_debug_callback(3) nbd_set_debug(3) nbd_get_debug(3)",
   },
   {
@@ -966,7 +985,8 @@ const struct call api_handle_calls[] = {
       "appends to and L<nbd_clear_meta_contexts(3)> empties.  A new "
       "handle has none.  Together with L<nbd_get_meta_context(3)> it "
       "lets a program walk the list:\n\n"
-      "  for (size_t i = 0; i < nbd_get_nr_meta_contexts (nbd); i++) {\n"
+      "  ssize_t n = nbd_get_nr_meta_contexts (nbd);\n"
+      "  for (ssize_t i = 0; i < n; i++) {\n"
       "    char *name = nbd_get_meta_context (nbd, i);\n"
       "    ...\n"
       "    free (name);\n"
