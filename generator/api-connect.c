@@ -154,7 +154,21 @@ const struct call api_connect_calls[] = {
       "Errors from L<socket(2)> or L<connect(2)> (for example C<ENOENT> or "
       "C<ECONNREFUSED>) are passed back through the usual error "
       "functions.\n\n"
-      CONNECT_OPT_MODE_NOTE,
+      CONNECT_OPT_MODE_NOTE
+      "\n\n"
+      "This is the usual way to reach a server on the same machine, "
+      "for instance C<nbdkit -U /tmp/sock ...> or C<qemu-nbd -k "
+      "/tmp/sock ...>.  A path longer than a Unix socket address can "
+      "hold fails with C<ENAMETOOLONG>.  A connection refused or a "
+      "failed handshake leaves the handle dead "
+      "(L<nbd_aio_is_dead(3)>).  With a connect timeout set "
+      "(L<nbd_ext_set_connect_timeout(3)>) the call keeps retrying "
+      "while the socket does not exist yet or refuses, which saves a "
+      "program that has just started its server from writing a wait "
+      "loop.\n\n"
+      "Like every blocking call it fails with C<EDEADLK> when made "
+      "from a callback of the same handle; "
+      "L<nbd_aio_connect_unix(3)> is the form that returns at once.",
     .see_also = "nbd_aio_connect_unix(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) nbd_create(3)",
   },
@@ -172,7 +186,17 @@ const struct call api_connect_calls[] = {
       "host) and C<port> the vsock port the server listens on, often "
       "10809.  On platforms lacking C<AF_VSOCK> the call fails with "
       "C<ENOTSUP>.\n\n"
-      CONNECT_OPT_MODE_NOTE,
+      CONNECT_OPT_MODE_NOTE
+      "\n\n"
+      "C<VMADDR_CID_HOST> (2) reaches the hypervisor from a guest, "
+      "and C<VMADDR_CID_LOCAL> (1) the local machine, which is handy "
+      "for tests when the Linux C<vsock_loopback> module is loaded.  "
+      "Errors from the kernel, for example when no vsock transport "
+      "is available or nothing listens on the port, are passed back "
+      "as the call's error and leave the handle dead.\n\n"
+      "Like every blocking call it fails with C<EDEADLK> when made "
+      "from a callback of the same handle; "
+      "L<nbd_aio_connect_vsock(3)> is the form that does not wait.",
     .see_also = "nbd_aio_connect_vsock(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) vsock(7)",
   },
@@ -190,7 +214,19 @@ const struct call api_connect_calls[] = {
       "C<\"10809\"> or a service name such as C<\"nbd\">.  Name resolution "
       "failures and connection errors from the last address tried are "
       "reported as errors.\n\n"
-      CONNECT_OPT_MODE_NOTE,
+      CONNECT_OPT_MODE_NOTE
+      "\n\n"
+      "The host name is kept for TLS: when L<nbd_set_tls(3)> asks "
+      "for TLS with certificates, the server's certificate must "
+      "match it unless L<nbd_set_tls_hostname(3)> names another host "
+      "or L<nbd_set_tls_verify_peer(3)> turns the check off.  The "
+      "name lookup makes L<nbd_get_errno(3)> 0 when it fails for a "
+      "reason other than a system error; the message from "
+      "L<nbd_get_error(3)> then names the resolver's reason.\n\n"
+      "Like every blocking call it fails with C<EDEADLK> when made "
+      "from a callback of the same handle; L<nbd_aio_connect_tcp(3)> "
+      "starts the connection without waiting (the name lookup still "
+      "blocks).",
     .see_also = "nbd_aio_connect_tcp(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) getaddrinfo(3)",
   },
@@ -318,7 +354,19 @@ const struct call api_connect_calls[] = {
       "blocking; this is the asynchronous counterpart of "
       "L<nbd_connect_unix(3)>.  A path too long for C<sun_path> is "
       "rejected with C<ENAMETOOLONG>.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "For a Unix socket the kernel usually accepts or refuses the "
+      "connection at once, so a missing socket (C<ENOENT>), a socket "
+      "nobody listens on (C<ECONNREFUSED>) or missing permission "
+      "(C<EACCES>) is normally reported by this call itself, leaving "
+      "the handle dead.  Failures during the handshake arrive later: "
+      "the call that drives the handle (L<nbd_aio_notify_read(3)>, "
+      "L<nbd_poll(3)>...) returns -1 and L<nbd_aio_is_dead(3)> "
+      "becomes true.  Unlike L<nbd_connect_unix(3)>, this form never "
+      "waits, so it is safe to call from a program's event loop; use "
+      "L<nbd_aio_get_fd(3)> and L<nbd_aio_get_direction(3)> to learn "
+      "what to wait for.",
     .see_also = "nbd_connect_unix(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_aio_connect(3)",
   },
@@ -334,7 +382,16 @@ const struct call api_connect_calls[] = {
       "for it; see L<nbd_connect_vsock(3)> for the meaning of the "
       "arguments.  C<ENOTSUP> is reported where the platform has no vsock "
       "support.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "Errors that the kernel reports straight away, for instance "
+      "when no vsock transport is loaded, make this call fail and "
+      "the handle dead; a connection that is still in progress "
+      "finishes later, and a refusal then shows as a failure of the "
+      "call that drives the handle (L<nbd_aio_notify_write(3)> or "
+      "L<nbd_poll(3)>) with L<nbd_aio_is_dead(3)> becoming true.  "
+      "Use L<nbd_supports_vsock(3)> to find out beforehand whether "
+      "the library has vsock support at all.",
     .see_also = "nbd_connect_vsock(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3)",
   },
@@ -350,7 +407,23 @@ const struct call api_connect_calls[] = {
       "port (number or service name) are looked up and the first "
       "connection attempt is started; the state machine falls back to "
       "later addresses by itself if earlier ones fail.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "Note that the name lookup itself is done with "
+      "L<getaddrinfo(3)> inside this call and can block, for "
+      "instance on a slow DNS server; only the connection attempts "
+      "and the handshake are asynchronous.  A program that must "
+      "never block can resolve the name itself and pass each address "
+      "to L<nbd_aio_connect(3)>.\n\n"
+      "A name that cannot be resolved makes the call fail at once; "
+      "the message gives the resolver's reason, and "
+      "L<nbd_get_errno(3)> is 0 unless the resolver hit a system "
+      "error.  Refusals of individual addresses are not reported: "
+      "the next address is tried, and only when all have failed does "
+      "the driving call (L<nbd_aio_notify_write(3)>, "
+      "L<nbd_poll(3)>...) return -1 with the error of the last "
+      "attempt.  The host name is remembered for TLS certificate "
+      "checks (L<nbd_get_tls_hostname(3)>) and for L<nbd_get_uri(3)>.",
     .see_also = "nbd_connect_tcp(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_aio_connect(3)",
   },
@@ -367,7 +440,22 @@ const struct call api_connect_calls[] = {
       "L<nbd_connect_socket(3)>, a successful call transfers ownership "
       "of C<sock> to the handle, which closes it when the handle is "
       "closed.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "The descriptor must be a connected stream socket (or another "
+      "bidirectional descriptor, such as one end of a C<socketpair>) "
+      "whose other end speaks NBD as a server; the handle puts it in "
+      "non-blocking mode and starts the handshake by reading the "
+      "server's greeting.  This is the way to use a connection made "
+      "by other means, for example one inherited from a parent "
+      "process or set up through a proxy.  A negative C<sock> fails "
+      "with C<EBADF>.\n\n"
+      "If the call fails the handle does not take the descriptor, "
+      "and the caller remains responsible for closing it.  Since the "
+      "handle knows nothing about where the socket leads, "
+      "L<nbd_get_uri(3)> cannot describe such a connection, and TLS "
+      "has no host name to check unless L<nbd_set_tls_hostname(3)> "
+      "supplies one.",
     .see_also = "nbd_connect_socket(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3)",
   },
@@ -400,7 +488,17 @@ const struct call api_connect_calls[] = {
       "the listening socket is prepared, the server in C<argv> is started "
       "with it, and the connection attempt begins; the call then returns "
       "without waiting for the handshake.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "Creating the socket, forking and starting the server all "
+      "happen inside this call, and failures there (the errors of "
+      "L<socket(2)>, L<bind(2)> or L<fork(2)>, or C<ENAMETOOLONG> "
+      "when the temporary directory's path does not fit in a socket "
+      "address) are reported by it; an empty C<argv> fails with "
+      "C<EINVAL>.  The server process belongs to the handle: "
+      "L<nbd_get_subprocess_pid(3)> gives its ID, "
+      "L<nbd_kill_subprocess(3)> signals it, and L<nbd_close(3)> "
+      "reaps it.",
     .see_also = "nbd_connect_systemd_socket_activation(3) "
                 "nbd_aio_is_connecting(3) nbd_aio_is_ready(3) "
                 "nbd_set_socket_activation_name(3)",
@@ -438,12 +536,19 @@ const struct call api_connect_calls[] = {
     .version = "1.22",
     .summary = "get the process ID of the subprocess",
     .description =
-      "Return the process ID of the server child process created by "
-      "L<nbd_connect_command(3)>, L<nbd_connect_systemd_socket_activation(3)> "
-      "or their asynchronous variants.  This is mostly a debugging aid, "
-      "for instance to attach L<gdb(1)> to a misbehaving server.\n\n"
-      "The call fails if the handle has no child process, and on platforms "
-      "where process IDs cannot be reported.",
+      "Return the process ID of the server that the handle started "
+      "itself, with L<nbd_connect_command(3)>, "
+      "L<nbd_connect_systemd_socket_activation(3)>, their "
+      "C<nbd_aio_*> forms, or a URI that runs a command "
+      "(C<nbd+ssh:>).  It is mostly a debugging aid, for instance to "
+      "attach L<gdb(1)> to a misbehaving server or to look at it in "
+      "C<ps>.\n\n"
+      "The child belongs to the handle: L<nbd_close(3)> reaps it, "
+      "and L<nbd_kill_subprocess(3)> sends it a signal, so the "
+      "program should not wait for it or kill it by this number "
+      "itself.  The call fails with C<ESRCH> when the handle has no "
+      "child process (it connected in another way, or has not "
+      "connected yet).",
     .see_also = "nbd_connect_command(3) nbd_kill_subprocess(3) "
                 "nbd_create(3)",
   },
@@ -543,7 +648,19 @@ const struct call api_connect_calls[] = {
       "connecting, so to control this step by hand turn that off with "
       "L<nbd_set_request_extended_headers(3)> before connecting.  The "
       "outcome is also available from "
-      "L<nbd_get_extended_headers_negotiated(3)>.",
+      "L<nbd_get_extended_headers_negotiated(3)>."
+      "\n\n"
+      "Against a server that does not use fixed newstyle the call "
+      "fails with C<ENOTSUP> and sends nothing.  Some servers refuse "
+      "a repeated request even though the first one succeeded; the "
+      "library keeps using extended headers once they were agreed, "
+      "whatever a later call returns.  With extended headers, "
+      "requests such as L<nbd_zero(3)>, L<nbd_trim(3)> and "
+      "L<nbd_block_status_64(3)> may cover more than 4 GiB and "
+      "L<nbd_block_status_filter(3)> becomes possible.  The call "
+      "blocks until the reply arrives and fails with C<EDEADLK> from "
+      "a callback of the same handle; "
+      "L<nbd_aio_opt_extended_headers(3)> does not wait.",
     .see_also = "nbd_aio_opt_extended_headers(3) "
                 "nbd_set_request_extended_headers(3) "
                 "nbd_get_extended_headers_negotiated(3) "
@@ -564,7 +681,18 @@ const struct call api_connect_calls[] = {
       "Connecting normally requests this automatically; clear "
       "L<nbd_set_request_structured_replies(3)> beforehand to manage it "
       "yourself.  The result can later be read back with "
-      "L<nbd_get_structured_replies_negotiated(3)>.",
+      "L<nbd_get_structured_replies_negotiated(3)>."
+      "\n\n"
+      "Against a server that does not use fixed newstyle the call "
+      "fails with C<ENOTSUP> without sending anything; a lost "
+      "connection also makes it fail.  A server may refuse a second "
+      "request as redundant: once one request has succeeded, "
+      "structured replies stay in use whatever later calls return.  "
+      "Once extended headers are in use, structured replies are "
+      "implied and asking again is pointless.  The call blocks until "
+      "the reply arrives and fails with C<EDEADLK> from a callback "
+      "of the same handle; L<nbd_aio_opt_structured_reply(3)> does "
+      "not wait.",
     .see_also = "nbd_aio_opt_structured_reply(3) "
                 "nbd_set_request_structured_replies(3) "
                 "nbd_get_structured_replies_negotiated(3) "
@@ -1034,7 +1162,27 @@ const struct call api_connect_calls[] = {
       "events to wait for is given by L<nbd_aio_get_direction(3)>.  The "
       "descriptor still belongs to the handle: do not read, write, close "
       "or otherwise modify it.\n\n"
-      "The call fails if no connection has been started yet.",
+      "The call fails if no connection has been started yet."
+      "\n\n"
+      "The descriptor exists from the moment a connect call has "
+      "started the connection (for L<nbd_connect_command(3)> and "
+      "socket activation, once the child has been started); before "
+      "that the call fails with C<EINVAL>.  It stays the same for "
+      "the whole connection, so it only needs to be registered with "
+      "C<epoll> or a main loop once; but a TCP connection that falls "
+      "back to another address gets a new descriptor, so fetch it "
+      "again after L<nbd_aio_is_connecting(3)> becomes false.\n\n"
+      "A typical loop waits on it like this:\n\n"
+      "  struct pollfd pfd = { .fd = nbd_aio_get_fd (nbd) };\n"
+      "  unsigned dir = nbd_aio_get_direction (nbd);\n"
+      "  pfd.events = (dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |\n"
+      "               (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0);\n"
+      "  if (poll (&pfd, 1, -1) > 0) {\n"
+      "    if (pfd.revents & (POLLIN | POLLHUP | POLLERR))\n"
+      "      nbd_aio_notify_read (nbd);\n"
+      "    else if (pfd.revents & POLLOUT)\n"
+      "      nbd_aio_notify_write (nbd);\n"
+      "  }",
     .see_also = "nbd_aio_get_direction(3) nbd_aio_notify_read(3) "
                 "nbd_aio_notify_write(3) nbd_poll(3)",
   },
@@ -1259,7 +1407,14 @@ const struct call api_connect_calls[] = {
       "on unencrypted if the server does not offer it.  With "
       "C<LIBNBD_TLS_REQUIRE> the connection fails rather than proceed "
       "without TLS, and with C<LIBNBD_TLS_DISABLE> it is never tried "
-      "(unless requested manually with L<nbd_opt_starttls(3)>).",
+      "(unless requested manually with L<nbd_opt_starttls(3)>)."
+      "\n\n"
+      "Before the handshake has reached the point where TLS would be "
+      "negotiated the result is false.  For a security decision do "
+      "not rely on checking this after the fact: set "
+      "C<LIBNBD_TLS_REQUIRE> so that an unencrypted connection is "
+      "never made at all.  Statistics such as "
+      "L<nbd_stats_bytes_sent(3)> count the data before encryption.",
     .see_also = "nbd_set_tls(3) nbd_get_tls(3) nbd_opt_starttls(3)",
   },
 

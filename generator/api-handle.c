@@ -143,7 +143,18 @@ const struct call api_handle_calls[] = {
       "C<errno.h>.  Like L<nbd_get_error(3)> this is thread-local "
       "and must be read straight after the failure.\n\n"
       "Some failures have no matching error number, so the result can be 0 "
-      "even after an error.",
+      "even after an error."
+      "\n\n"
+      "Error numbers are set only when a call fails; a successful "
+      "call does not reset them, so only read this value right after "
+      "a call reported failure (-1 or C<NULL>).  The values used "
+      "follow the usual meanings: for instance C<EINVAL> for a call "
+      "made in the wrong state or with a bad argument, C<EFAULT> for "
+      "a C<NULL> pointer, C<ENOTSUP> for a feature the server or the "
+      "build lacks, C<EDEADLK> for a waiting call made from a "
+      "callback, and the server's own errors translated into "
+      "C<errno> values.  Each call's page lists the ones it can "
+      "produce.",
     .see_also = "nbd_get_error(3) libnbd(3)",
     .cannot_fail = true,
     .no_handle = true,
@@ -158,13 +169,23 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "set or clear the debug flag",
     .description =
-      "Turn debug messages for this handle on (C<debug> true) or off.  While "
-      "enabled, the library reports what it is doing (state machine "
-      "transitions, calls entered and left, protocol traffic summaries).  "
-      "Messages go to the callback installed by L<nbd_set_debug_callback(3)>, "
-      "or to C<stderr> if there is none.\n\n"
-      "New handles start with debugging off, unless the environment variable "
-      "C<LIBNBD_DEBUG> was set to C<1> when L<nbd_create(3)> ran.",
+      "Turn debug messages for this handle on (C<debug> true) or "
+      "off.  While enabled, the library reports what it is doing: "
+      "each API call entered and its result, state changes, and "
+      "summaries of the protocol traffic (options sent, replies "
+      "received, commands issued).  Each message is prefixed with "
+      "the handle name (L<nbd_set_handle_name(3)>) and goes to the "
+      "callback installed by L<nbd_set_debug_callback(3)>, or to "
+      "C<stderr> if there is none.\n\n"
+      "New handles start with debugging off, unless the environment "
+      "variable C<LIBNBD_DEBUG> was exactly C<1> when "
+      "L<nbd_create(3)> ran, which is the usual way to get a trace "
+      "from an unchanged program:\n\n"
+      "  LIBNBD_DEBUG=1 nbdinfo nbd://localhost\n\n"
+      "Debug output may be voluminous and can contain export names "
+      "and other details of the connection, but never the data read "
+      "or written.  The call may be made in any state and cannot "
+      "fail for a valid handle.",
     .see_also = "nbd_get_debug(3) nbd_set_debug_callback(3) nbd_set_handle_name(3)",
   },
   {
@@ -252,12 +273,17 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "set the handle name",
     .description =
-      "Give the handle a name of your choosing.  The name is the prefix of "
-      "every debug message the handle emits, which helps to tell handles "
-      "apart when a program uses several of them.\n\n"
-      "Without this call each handle gets an automatic name that is unique in "
-      "the process, such as C<nbd1>, C<nbd2> and so on.  The string is "
-      "copied.",
+      "Give the handle a name of your choosing, which replaces the "
+      "one chosen by L<nbd_create(3)> (C<nbd1>, C<nbd2>, and so on, "
+      "numbered in the order handles are created in the process).  "
+      "The name is the prefix of every debug message the handle "
+      "produces, so a program using several handles, for instance "
+      "one per server or per thread, can tell their messages apart; "
+      "it does not affect the protocol in any way.\n\n"
+      "The string is copied, so the caller may free or reuse "
+      "C<handle_name> afterwards.  The only failures are a C<NULL> "
+      "string (C<EFAULT>) and running out of memory (C<ENOMEM>).  "
+      "L<nbd_get_handle_name(3)> returns the current name.",
     .see_also = "nbd_get_handle_name(3) nbd_set_debug(3)",
   },
   {
@@ -285,12 +311,19 @@ const struct call api_handle_calls[] = {
     .version = "1.8",
     .summary = "set the per-handle private data",
     .description =
-      "Store an arbitrary C<uintptr_t> value in the handle for the "
-      "application's own use; libnbd never looks at it.  It is wide enough "
-      "for a pointer or an unsigned integer (language bindings generally "
-      "only offer the integer form).\n\n"
-      "The previous value is returned, which is 0 if nothing was stored "
-      "before.",
+      "Store a value of the program's choosing in the handle, and "
+      "return the value stored before (0 on a new handle).  libnbd "
+      "never reads, frees or changes it; it is simply kept until "
+      "replaced or until the handle is closed, and "
+      "L<nbd_get_private_data(3)> returns it.\n\n"
+      "C<uintptr_t> is wide enough for a pointer, so a program can "
+      "attach its own per-connection structure to the handle and "
+      "find it again where only the handle is at hand, such as in a "
+      "function shared by all connections.  Language bindings may "
+      "use the value for their own purposes, or only offer the "
+      "integer form.  Since the library does not own what the value "
+      "points to, the program must free that itself, typically just "
+      "before L<nbd_close(3)>.",
     .see_also = "nbd_get_private_data(3)",
     .cannot_fail = true,
   },
@@ -606,7 +639,15 @@ const struct call api_handle_calls[] = {
       "certificates.  There is no default: PSK authentication is not "
       "attempted unless a file is given.  The key is looked up under the "
       "name from L<nbd_set_tls_username(3)>.\n\n"
-      TLS_SETTING_NOTE,
+      TLS_SETTING_NOTE
+      "\n\n"
+      "The file is only read when the TLS handshake starts, during a "
+      "connect call; it is not checked here.  The connect call then "
+      "fails if the file cannot be opened or read (with the error "
+      "number from the system, such as C<ENOENT> or C<EACCES>), or "
+      "with C<EINVAL> when the file has no entry for the user name "
+      "or the key is not valid hexadecimal.  Keep the file readable "
+      "only by the user running the program, since it holds secrets.",
     .see_also = "nbd_set_tls_username(3) nbd_set_tls(3) nbd_set_uri_allow_local_file(3)",
   },
   {
@@ -704,7 +745,17 @@ const struct call api_handle_calls[] = {
       "depend on it.  Turning it off is mainly useful to test how a server "
       "copes with simpler clients.\n\n"
       "Turning it off also stops extended headers from being requested, "
-      "whatever L<nbd_set_request_extended_headers(3)> says.",
+      "whatever L<nbd_set_request_extended_headers(3)> says."
+      "\n\n"
+      "On the wire the request is C<NBD_OPT_STRUCTURED_REPLY>, sent "
+      "during the handshake only to fixed newstyle servers (and only "
+      "when extended headers were not agreed, since those imply "
+      "structured replies).  A server that refuses it is still "
+      "usable, with simple replies.  The setting can only be changed "
+      "before connecting; in option mode the request can be made by "
+      "hand with L<nbd_opt_structured_reply(3)>, and "
+      "L<nbd_get_structured_replies_negotiated(3)> tells what was "
+      "agreed.",
     .see_also = "nbd_get_request_structured_replies(3) "
       "nbd_get_structured_replies_negotiated(3) nbd_set_request_extended_headers(3) "
       "nbd_set_handshake_flags(3) nbd_opt_structured_reply(3) nbd_can_meta_context(3) "
@@ -727,7 +778,17 @@ const struct call api_handle_calls[] = {
       "block status requests; it is requested by default.  Turning it off "
       "is mainly useful for testing servers.\n\n"
       "Because extended headers imply structured replies, this setting is "
-      "ignored when L<nbd_set_request_structured_replies(3)> is false.",
+      "ignored when L<nbd_set_request_structured_replies(3)> is false."
+      "\n\n"
+      "On the wire the request is C<NBD_OPT_EXTENDED_HEADERS>, sent "
+      "during the handshake before the export is selected, and only "
+      "to a fixed newstyle server.  If the server refuses, the "
+      "client falls back to asking for structured replies, so a "
+      "refusal never prevents the connection.  After connecting, "
+      "L<nbd_get_extended_headers_negotiated(3)> tells what was "
+      "agreed.  The setting can only be changed before connecting "
+      "(C<EINVAL> otherwise); in option mode the request can still "
+      "be made later by hand with L<nbd_opt_extended_headers(3)>.",
     .see_also = "nbd_get_request_extended_headers(3) "
       "nbd_get_extended_headers_negotiated(3) nbd_set_request_structured_replies(3) "
       "nbd_opt_extended_headers(3)",
@@ -773,7 +834,13 @@ const struct call api_handle_calls[] = {
       "values.  Before a connection is made this is the set the client is "
       "prepared to use (see L<nbd_set_handshake_flags(3)>); once connected it "
       "is the set both sides actually agreed on.\n\n"
-      NEWER_BITS_NOTE,
+      NEWER_BITS_NOTE
+      "\n\n"
+      "The flags are only exchanged in the newstyle handshake: with "
+      "an oldstyle server none apply.  A program that needs to know "
+      "whether the server uses fixed newstyle can look for "
+      "C<LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE> in the result after "
+      "connecting, together with L<nbd_get_protocol(3)>.",
     .see_also = "nbd_set_handshake_flags(3) nbd_get_protocol(3) nbd_aio_is_created(3) "
       "nbd_aio_is_ready(3)",
     .cannot_fail = true,
@@ -1053,7 +1120,17 @@ const struct call api_handle_calls[] = {
       "refused.  C<mask> is a bitwise OR of C<LIBNBD_ALLOW_TRANSPORT_TCP>, "
       "C<LIBNBD_ALLOW_TRANSPORT_UNIX>, C<LIBNBD_ALLOW_TRANSPORT_VSOCK> and "
       "C<LIBNBD_ALLOW_TRANSPORT_SSH>.  Everything is allowed by default.\n\n"
-      MASK_NOTE ("LIBNBD_ALLOW_TRANSPORT_MASK"),
+      MASK_NOTE ("LIBNBD_ALLOW_TRANSPORT_MASK")
+      "\n\n"
+      "The check happens when the URI is parsed, before anything is "
+      "connected: a URI whose scheme names a transport outside "
+      "C<mask> (C<nbd:> and C<nbds:> are TCP, C<nbd+unix:> is Unix, "
+      "C<nbd+vsock:> vsock and C<nbd+ssh:> SSH) makes "
+      "L<nbd_connect_uri(3)> fail with C<EPERM>.  Programs that take "
+      "URIs from untrusted users typically restrict this, for "
+      "example to TCP only so that a URI cannot reach local Unix "
+      "sockets or start an SSH command.  Direct calls such as "
+      "L<nbd_connect_unix(3)> are not affected.",
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_set_uri_allow_tls(3) "
       "nbd_set_uri_allow_local_file(3)",
   },
@@ -1071,7 +1148,15 @@ const struct call api_handle_calls[] = {
       "- C<LIBNBD_TLS_ALLOW>: both plain (C<nbd:>) and TLS (C<nbds:>) schemes "
       "are accepted.  This is the default.\n"
       "- C<LIBNBD_TLS_REQUIRE>: only TLS schemes are accepted.\n\n"
-      "Other values fail with C<EINVAL>.",
+      "Other values fail with C<EINVAL>."
+      "\n\n"
+      "The check is made when the URI is parsed, so a URI that "
+      "breaks the rule fails with C<EPERM> before any connection is "
+      "attempted.  C<LIBNBD_TLS_REQUIRE> suits a program that must "
+      "never send data unencrypted, whatever URI it is given.  This "
+      "setting only concerns URIs: the TLS policy of the connection "
+      "itself is set by the URI's scheme, or by L<nbd_set_tls(3)> "
+      "for the direct connect calls.",
     .see_also = "nbd_connect_uri(3) nbd_set_uri_allow_transports(3) "
       "nbd_set_uri_allow_local_file(3) nbd_set_tls(3)",
   },
@@ -1112,7 +1197,15 @@ const struct call api_handle_calls[] = {
       "(see L<nbd_set_tls_priority(3)>).  It is refused by default: a "
       "priority string is powerful enough to lower the security of the "
       "connection or to make GnuTLS read local configuration files, which a "
-      "program accepting URIs from others should not allow.",
+      "program accepting URIs from others should not allow."
+      "\n\n"
+      "When the parameter is refused, a URI containing it makes "
+      "L<nbd_connect_uri(3)> fail with C<EPERM> before anything is "
+      "connected.  Allowing it is reasonable when URIs come from a "
+      "trusted configuration, for instance to let an administrator "
+      "ask for a post-quantum key exchange without changing the "
+      "program.  A priority set directly with "
+      "L<nbd_set_tls_priority(3)> is not affected.",
     .see_also = "nbd_connect_uri(3) nbd_set_tls_priority(3) "
       "nbd_set_uri_allow_local_file(3) nbd_create(3)",
   },
@@ -1232,11 +1325,18 @@ const struct call api_handle_calls[] = {
     .version = "1.16",
     .summary = "true if libnbd was compiled with support for AF_VSOCK",
     .description =
-      "Return true when the library was built with support for C<AF_VSOCK> "
-      "sockets, as used by L<nbd_connect_vsock(3)> and C<nbd+vsock:> URIs.  "
-      "This reflects build time support only; on Linux some uses also need "
-      "kernel support at run time, for instance the C<vsock_loopback> module "
-      "for connections to C<VMADDR_CID_LOCAL>.",
+      "Return true when the library was built with support for "
+      "C<AF_VSOCK> sockets, the transport virtual machines use to "
+      "talk to their host (and the host to its guests) without a "
+      "network.  This is what L<nbd_connect_vsock(3)>, "
+      "L<nbd_aio_connect_vsock(3)> and C<nbd+vsock:> or "
+      "C<nbds+vsock:> URIs need; without it they fail with "
+      "C<ENOTSUP>.\n\n"
+      "The answer only reflects how the library was built.  Whether "
+      "a vsock connection can work also depends on the running "
+      "system: on Linux the kernel needs the vsock modules for the "
+      "hypervisor in use, and connections to the local machine "
+      "(C<VMADDR_CID_LOCAL>) need the C<vsock_loopback> module.",
     .see_also = "nbd_connect_vsock(3) nbd_connect_uri(3) nbd_supports_tls(3)",
     .cannot_fail = true,
   },
@@ -1268,7 +1368,14 @@ const struct call api_handle_calls[] = {
       "a local file name in the same argument can use it to pick the "
       "interpretation (C<nbdcopy> does this).\n\n"
       "The test is only a heuristic: a true result does not mean that "
-      "L<nbd_connect_uri(3)> will accept the string or succeed.",
+      "L<nbd_connect_uri(3)> will accept the string or succeed."
+      "\n\n"
+      "The test accepts a string that begins with one of the NBD "
+      "schemes (C<nbd>, C<nbds>, C<nbd+unix>, C<nbds+unix>, "
+      "C<nbd+vsock>, C<nbds+vsock>, C<nbd+ssh>, C<nbds+ssh>) "
+      "followed by C<://>; nothing else in the string is examined, "
+      "and no connection is made.  In a build without URI support "
+      "(see L<nbd_supports_uri(3)>) the call fails with C<ENOTSUP>.",
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_get_uri(3) "
       "nbd_supports_uri(3)",
   },
