@@ -245,7 +245,20 @@ const struct call api_connect_calls[] = {
       "When the call succeeds the handle owns C<sock>: it is closed by "
       "L<nbd_close(3)> and the caller must not read, write or close it "
       "afterwards.\n\n"
-      CONNECT_OPT_MODE_NOTE,
+      CONNECT_OPT_MODE_NOTE
+      "\n\n"
+      "Typical uses are a socket inherited from a parent process, "
+      "one created by a proxy library, or one end of a "
+      "L<socketpair(2)> whose other end is given to a server running "
+      "in the same program for tests.  If the call fails before "
+      "taking the socket (a negative descriptor, or one that cannot "
+      "be made non-blocking) it remains the caller's to close.  "
+      "Since the handle has no address for the server, "
+      "L<nbd_get_uri(3)> cannot describe the connection and TLS has "
+      "no host name to check unless L<nbd_set_tls_hostname(3)> "
+      "supplies one.  Like every blocking call it fails with "
+      "C<EDEADLK> from a callback of the same handle; "
+      "L<nbd_aio_connect_socket(3)> does not wait.",
     .see_also = "nbd_aio_connect_socket(3) nbd_connect_command(3) "
                 "nbd_set_opt_mode(3) nbd_close(3)",
   },
@@ -320,7 +333,18 @@ const struct call api_connect_calls[] = {
       "L<nbd_poll(3)>.  L<nbd_aio_is_connecting(3)> stays true while the "
       "handshake runs; afterwards L<nbd_aio_is_ready(3)> (or "
       "L<nbd_aio_is_negotiating(3)> in option mode) becomes true, or "
-      "L<nbd_aio_is_dead(3)> if it failed.",
+      "L<nbd_aio_is_dead(3)> if it failed."
+      "\n\n"
+      "Only the socket creation and the start of the connection "
+      "happen in the call; an immediate failure of L<connect(2)> "
+      "(for example C<ENOENT> or C<ECONNREFUSED> for a Unix socket) "
+      "makes it return -1 with that error and leaves the handle "
+      "dead.  A connection still in progress completes when the "
+      "socket becomes writable: the event loop waits for that as "
+      "L<nbd_aio_get_direction(3)> asks and calls "
+      "L<nbd_aio_notify_write(3)>.  Unlike L<nbd_aio_connect_tcp(3)> "
+      "no name is known for TLS, so for certificate checks set one "
+      "with L<nbd_set_tls_hostname(3)>.",
     .see_also = "nbd_aio_is_connecting(3) nbd_aio_is_ready(3) "
                 "nbd_aio_connect_tcp(3) nbd_aio_connect_unix(3) "
                 "nbd_connect_tcp(3)",
@@ -338,7 +362,19 @@ const struct call api_connect_calls[] = {
       "settings it implies are applied immediately, then the connection is "
       "started and the call returns.\n\n"
       AIO_CONNECT_NOTE "  In option mode, L<nbd_aio_is_negotiating(3)> "
-      "becomes true instead of L<nbd_aio_is_ready(3)>.",
+      "becomes true instead of L<nbd_aio_is_ready(3)>."
+      "\n\n"
+      "Parsing and policy errors (a malformed URI with C<EINVAL>, a "
+      "transport, TLS mode or local file refused by the "
+      "C<nbd_set_uri_allow_*> settings with C<EPERM>, a URI "
+      "requiring TLS in a build without it with C<ENOTSUP>) are "
+      "reported by this call, before anything is connected.  For TCP "
+      "URIs (C<nbd:> and C<nbds:>) the host name lookup happens "
+      "inside the call and may block, as for "
+      "L<nbd_aio_connect_tcp(3)>; for C<nbd+ssh:> the SSH command is "
+      "started here.  Later failures, during the connection or "
+      "handshake, surface through the call that drives the handle "
+      "and L<nbd_aio_is_dead(3)>.",
     .see_also = "nbd_connect_uri(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_set_opt_mode(3)",
   },
@@ -472,7 +508,18 @@ const struct call api_connect_calls[] = {
       "without waiting for it to finish.  The child process exists by the "
       "time this call returns.  See L<nbd_connect_command(3)> for details "
       "and for the C<EINVAL> given by an empty C<argv>.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "The server program must speak NBD on its standard input and "
+      "output, as C<nbdkit -s> or C<nbd-server> with a suitable "
+      "configuration do.  Its standard error is left connected to "
+      "the caller's, so its messages appear there.  The child "
+      "belongs to the handle: L<nbd_get_subprocess_pid(3)> returns "
+      "its process ID, L<nbd_kill_subprocess(3)> signals it, and "
+      "L<nbd_close(3)> waits for it to exit.  Errors of "
+      "L<socketpair(2)> or L<fork(2)> are reported by this call; a "
+      "program that cannot be run only shows up as a failed "
+      "handshake later.",
     .see_also = "nbd_connect_command(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_kill_subprocess(3)",
   },
@@ -572,7 +619,23 @@ const struct call api_connect_calls[] = {
       "data commands.\n\n"
       "If the server refuses, the call fails; a modern server normally "
       "keeps the negotiation open so another export or option can be "
-      "tried, but an old server may drop the connection instead.",
+      "tried, but an old server may drop the connection instead."
+      "\n\n"
+      "With a server that is not fixed newstyle, this sends the old "
+      "C<NBD_OPT_EXPORT_NAME> instead, after which the server either "
+      "goes straight to transmission or hangs up, so a failure then "
+      "leaves the handle dead rather than negotiating.  After "
+      "success, the export's size, flags and block sizes are fixed "
+      "for the connection (L<nbd_get_size(3)>, "
+      "L<nbd_can_flush(3)>...), and the contexts the server accepted "
+      "are those L<nbd_can_meta_context(3)> reports.\n\n"
+      "The call blocks until the answer is in and fails with "
+      "C<EDEADLK> from a callback of the same handle.  The server's "
+      "refusal is reported with an error number translated from its "
+      "reply (for example C<ENOENT> for an unknown export, C<EPERM> "
+      "when access is denied, or C<ENOTSUP> when the server requires "
+      "TLS first); L<nbd_aio_opt_go(3)> is the form that does not "
+      "wait.",
     .see_also = "nbd_aio_opt_go(3) nbd_opt_info(3) nbd_opt_abort(3) "
                 "nbd_set_opt_mode(3) nbd_set_export_name(3) "
                 "nbd_aio_is_negotiating(3)",
@@ -764,7 +827,24 @@ const struct call api_connect_calls[] = {
       "handle stays in negotiation.\n\n"
       "A later L<nbd_opt_go(3)> on the same export usually sees the same "
       "details, but not every server guarantees it, and some servers "
-      "reject the request even though C<NBD_OPT_GO> would work.",
+      "reject the request even though C<NBD_OPT_GO> would work."
+      "\n\n"
+      "The request is C<NBD_OPT_INFO>, which asks for the same "
+      "information as C<NBD_OPT_GO> (export size and flags, plus the "
+      "optional items from L<nbd_set_full_info(3)> and "
+      "L<nbd_set_request_block_size(3)>) but leaves the server in "
+      "negotiation.  It is the way to inspect several exports before "
+      "choosing one: set the name with L<nbd_set_export_name(3)>, "
+      "call this, read the answers, then move on to the next name.  "
+      "When L<nbd_set_request_meta_context(3)> is true the contexts "
+      "in the handle's list are also selected for the export, so "
+      "L<nbd_can_meta_context(3)> can be asked too.\n\n"
+      "Against a server that is not fixed newstyle the call fails "
+      "with C<ENOTSUP> and sends nothing; a refusal by the server "
+      "fails the call with the translated error while the handle "
+      "stays negotiating.  It blocks until the answer is in and "
+      "fails with C<EDEADLK> from a callback of the same handle; "
+      "L<nbd_aio_opt_info(3)> does not wait.",
     .see_also = "nbd_aio_opt_info(3) nbd_opt_go(3) nbd_opt_list(3) "
                 "nbd_get_size(3) nbd_set_opt_mode(3)",
   },
@@ -853,7 +933,13 @@ const struct call api_connect_calls[] = {
       "extended headers are negotiated, so this call matters mainly for "
       "testing unusual sequences, usually together with "
       "L<nbd_set_request_meta_context(3)> set to false.  Selecting "
-      "another export afterwards discards the result.",
+      "another export afterwards discards the result."
+      "\n\n"
+      "Against a server that is not fixed newstyle the call fails "
+      "with C<ENOTSUP> and sends nothing.  Like the other blocking "
+      "option calls it waits for the full answer and fails with "
+      "C<EDEADLK> from a callback of the same handle; "
+      "L<nbd_aio_opt_set_meta_context(3)> does not wait.",
     .see_also = "nbd_aio_opt_set_meta_context(3) "
                 "nbd_opt_set_meta_context_queries(3) "
                 "nbd_set_request_meta_context(3) nbd_add_meta_context(3) "
@@ -1100,7 +1186,18 @@ const struct call api_connect_calls[] = {
       "recommends disconnecting only once L<nbd_aio_in_flight(3)> "
       "reaches zero so that the server can shut down cleanly.  C<flags> "
       "is reserved and must be 0 (C<EINVAL> otherwise).  The blocking "
-      "L<nbd_shutdown(3)> uses this call when appropriate.",
+      "L<nbd_shutdown(3)> uses this call when appropriate."
+      "\n\n"
+      "Once the request is queued, L<nbd_aio_is_closed(3)> becomes "
+      "true after the request has been written and the server has "
+      "closed its end.  Commands issued afterwards fail with "
+      "C<EINVAL>, and a second disconnect request fails with "
+      "C<EINVAL> too.  Replies to commands still in flight may still "
+      "be received while the connection shuts down; commands that "
+      "get no reply complete with an error.  Compared with "
+      "L<nbd_shutdown(3)>, which waits, this call only queues the "
+      "request, so a program's event loop must keep driving the "
+      "handle until it is closed.",
     .see_also = "nbd_shutdown(3) nbd_aio_is_closed(3) "
                 "nbd_aio_in_flight(3) nbd_create(3)",
   },
@@ -1145,7 +1242,18 @@ const struct call api_connect_calls[] = {
       "exactly like L<nbd_poll(3)>.\n\n"
       "C<timeout> is in milliseconds, or -1 to wait indefinitely.  The "
       "return value is 0 on timeout and 1 if the handle made progress or "
-      "C<fd> became readable; reading from C<fd> is left to the caller.",
+      "C<fd> became readable; reading from C<fd> is left to the caller."
+      "\n\n"
+      "The call takes part in the handle's waiting like a blocking "
+      "call: if another thread is already waiting on the handle, "
+      "this one waits for that thread to make progress instead of "
+      "polling the socket itself.  It fails with C<EDEADLK> from a "
+      "callback of the same handle, and with C<EINVAL> when there is "
+      "nothing to wait for (the handle has no connection, or it is "
+      "closed or dead).  A typical use is a thread that runs the "
+      "handle's event loop and must also react to requests from "
+      "other threads, which write a byte to a pipe whose read end is "
+      "C<fd>.",
     .see_also = "nbd_poll(3) nbd_aio_get_fd(3) nbd_aio_get_direction(3)",
   },
 

@@ -58,19 +58,32 @@
     .cannot_fail = true, \
   }
 
+/* How and when every nbd_stats_* counter may be read. */
+#define STATS_READ_NOTE \
+  "The counter only grows: it is never reset on this handle, and it " \
+  "can still be read after the connection has been shut down or has " \
+  "died, which suits a summary printed at the end of a program or a " \
+  "test checking how much traffic an operation caused.  Reading it " \
+  "takes the handle's lock only briefly and sends nothing, so it may " \
+  "be called from any thread at any time; the four counters are not " \
+  "read together atomically, though, so while other threads are " \
+  "issuing commands their values may be slightly out of step."
+
 #define STATS_BYTES_DESC(moved, header, payload, tls) \
   "Return the total number of bytes the client has " moved " the server " \
   "on this handle so far, counting handshake traffic, " header " headers " \
   "and " payload " payloads.  It is 0 before connecting.\n\n" \
   "With TLS the count is of the data " tls " the TLS layer, not of " \
-  "the encrypted bytes on the wire."
+  "the encrypted bytes on the wire.\n\n" \
+  STATS_READ_NOTE
 
 #define STATS_CHUNKS_DESC(moved, examples) \
   "Return how many chunks the client has " moved " so far.  A chunk is a " \
   "unit of the protocol that begins with a magic number and cannot be " \
   "split further, such as " examples "\n\n" \
   "The count bears no fixed relation to the number of API calls made or " \
-  "to the number of network packets."
+  "to the number of network packets.\n\n" \
+  STATS_READ_NOTE
 
 const struct call api_handle_calls[] = {
   /* ---- Handle lifetime and error reporting ---- */
@@ -448,7 +461,16 @@ const struct call api_handle_calls[] = {
       "This is only a hint: the server may still omit the details, and "
       "information libnbd does not understand is ignored.  Block size "
       "information is governed separately by "
-      "L<nbd_set_request_block_size(3)>.",
+      "L<nbd_set_request_block_size(3)>."
+      "\n\n"
+      "On the wire the request adds C<NBD_INFO_NAME> and "
+      "C<NBD_INFO_DESCRIPTION> to the list of information items sent "
+      "with C<NBD_OPT_GO> and C<NBD_OPT_INFO>; nothing changes for "
+      "oldstyle servers or the old C<NBD_OPT_EXPORT_NAME> path, "
+      "which cannot carry such requests.  Set it before connecting, "
+      "or in option mode before L<nbd_opt_info(3)> or "
+      "L<nbd_opt_go(3)>; tools that list exports, such as C<nbdinfo "
+      "--list>, turn it on to show each export's description.",
     .see_also = "nbd_get_full_info(3) nbd_get_canonical_export_name(3) "
       "nbd_get_export_description(3) nbd_set_request_block_size(3) nbd_opt_info(3)",
   },
@@ -664,7 +686,15 @@ const struct call api_handle_calls[] = {
       "connections like L<nbd_connect_unix(3)>.  Setting it is handy when the "
       "socket leads to a proxy and the certificate belongs to the real "
       "server behind it.\n\n"
-      TLS_SETTING_NOTE,
+      TLS_SETTING_NOTE
+      "\n\n"
+      "The name is also sent in the TLS handshake as the server name "
+      "indication, so that a server hosting several names can pick "
+      "the right certificate (this is skipped when the name is a "
+      "numeric IP address).  Verification still requires "
+      "L<nbd_set_tls_verify_peer(3)> to be true, its default.  The "
+      "string is copied; L<nbd_get_tls_hostname(3)> reports the name "
+      "in effect.",
     .see_also = "nbd_get_tls_hostname(3) nbd_set_tls(3) nbd_set_tls_verify_peer(3)",
   },
   {
@@ -859,7 +889,16 @@ const struct call api_handle_calls[] = {
       "CVE-2022-0485 in an application).\n\n"
       "Setting C<request> to false skips the zeroing, saving a little time "
       "for programs that never use the buffer after a failed read or that "
-      "initialize it themselves.",
+      "initialize it themselves."
+      "\n\n"
+      "The zeroing is a plain C<memset> of the whole buffer, so for "
+      "very large reads it costs about as much as one extra pass "
+      "over the memory.  The setting applies to every read issued on "
+      "the handle from then on, including commands already being "
+      "prepared by other threads, and can be changed at any time.  "
+      "Only turn it off when the program checks every read's result; "
+      "the data in a buffer after a failed read is never meaningful "
+      "either way.",
     .see_also = "nbd_get_pread_initialize(3) nbd_pread(3) nbd_pread_structured(3) "
       "nbd_aio_pread(3) nbd_set_strict_mode(3)",
   },
@@ -1386,14 +1425,25 @@ const struct call api_handle_calls[] = {
     .version = "1.8",
     .summary = "construct an NBD URI for a connection",
     .description =
-      "Try to build an NBD URI which, passed to L<nbd_connect_uri(3)>, would "
-      "reach the same server and export again.  The result is newly "
-      "allocated and must be freed by the caller.\n\n"
-      "This is best effort.  When the handle lacks the information (for "
-      "example after L<nbd_connect_socket(3)> or L<nbd_connect_command(3)>) "
-      "the call fails and returns C<NULL>, with details from "
-      "L<nbd_get_error(3)> and L<nbd_get_errno(3)>.  A returned URI is not "
-      "guaranteed to work, nor to be the best possible one.",
+      "Try to build an NBD URI which, passed to "
+      "L<nbd_connect_uri(3)>, would reach the same server and export "
+      "again.  The scheme follows the transport and whether TLS is "
+      "used (C<nbds:> when TLS is required, or when it was allowed "
+      "and did get negotiated); the path is the export name; for "
+      "Unix sockets the path of the socket goes in the C<socket> "
+      "query parameter.  After a connection made with "
+      "L<nbd_connect_uri(3)> the original URI is returned.  The "
+      "result is newly allocated and must be freed by the caller.\n\n"
+      "This is best effort and it fails, returning C<NULL>, when the "
+      "handle lacks the information: C<EINVAL> when the server "
+      "address is unknown (for example after "
+      "L<nbd_connect_socket(3)> or L<nbd_connect_command(3)>) or is "
+      "an unnamed or abstract Unix socket, C<EAFNOSUPPORT> for an "
+      "address family that has no URI form, and C<ENOTSUP> in a "
+      "build without URI support.  The URI is meant for messages and "
+      "for reconnecting later; it does not contain secrets such as "
+      "the PSK file, and it is not guaranteed to be the only or best "
+      "way to reach the server.",
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_is_uri(3) "
       "nbd_supports_uri(3) nbd_connect_socket(3)",
   },
