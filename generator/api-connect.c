@@ -571,7 +571,13 @@ const struct call api_connect_calls[] = {
       "This is rarely needed, since closing the handle already terminates "
       "the child; it helps only with servers that keep running after their "
       "socket is closed.  The call fails with C<ESRCH> when there is no "
-      "child process and with C<EINVAL> for a negative C<signum>.",
+      "child process and with C<EINVAL> for a negative C<signum>."
+      "\n\n"
+      "Use it for instance to stop a server that hangs, before "
+      "closing the handle, or to test how a program copes with a "
+      "server that dies: the connection then breaks and commands in "
+      "flight fail.  The signal is sent with L<kill(2)>, whose "
+      "error, such as C<EPERM>, is passed back if it fails.",
     .see_also = "nbd_connect_command(3) nbd_get_subprocess_pid(3) "
                 "nbd_close(3) signal(7)",
   },
@@ -1165,7 +1171,17 @@ const struct call api_connect_calls[] = {
       "sent to the server (see L<nbd_aio_in_flight(3)>) are dropped "
       "instead of being transmitted before the disconnect request.\n\n"
       "Unknown bits are rejected with C<EINVAL>; C<LIBNBD_SHUTDOWN_MASK> "
-      "holds every flag this version understands.",
+      "holds every flag this version understands."
+      "\n\n"
+      "The call waits until the server has closed the connection (or "
+      "it breaks), driving the handle meanwhile so that replies to "
+      "commands still in flight are processed and their completion "
+      "callbacks run.  It then returns 0, and "
+      "L<nbd_aio_is_closed(3)> is true.  Commands issued afterwards "
+      "fail with C<EINVAL>.  Called from a callback of the same "
+      "handle it fails with C<EDEADLK>; a program with its own event "
+      "loop uses L<nbd_aio_disconnect(3)> instead, which only queues "
+      "the request.",
     .see_also = "nbd_aio_disconnect(3) nbd_aio_opt_abort(3) nbd_close(3) "
                 "nbd_aio_in_flight(3) nbd_create(3)",
   },
@@ -1222,7 +1238,16 @@ const struct call api_connect_calls[] = {
       "example a connected handle with no commands in flight, the call "
       "never returns.  The blocking calls of the library are built on "
       "this function; applications with their own event loop should "
-      "rather use L<nbd_aio_get_fd(3)> and the notify calls.",
+      "rather use L<nbd_aio_get_fd(3)> and the notify calls."
+      "\n\n"
+      "It returns -1 with C<EDEADLK> from a callback of the same "
+      "handle, with C<EINVAL> when there is nothing to wait for (the "
+      "handle is not connected, or is closed or dead), and with the "
+      "connection's error when servicing the socket breaks the "
+      "connection.  If another thread is already waiting on the "
+      "handle, for instance inside a blocking call, this call waits "
+      "for that thread to make progress rather than reading the "
+      "socket itself.",
     .see_also = "nbd_poll2(3) nbd_aio_get_fd(3) nbd_aio_get_direction(3) "
                 "nbd_aio_notify_read(3) nbd_aio_notify_write(3)",
   },

@@ -134,7 +134,16 @@ const struct call api_ext_calls[] = {
       "be called, -1 if there is no deadline (no timeout set, or nothing "
       "is waiting), 0 if a deadline has passed or a cancel is pending. "
       "Use it as the upper bound of the loop's wait, as with "
-      "C<curl_multi_timeout> or C<ares_timeout>.",
+      "C<curl_multi_timeout> or C<ares_timeout>."
+      "\n\n"
+      "The value is rounded up to whole milliseconds, so a loop that "
+      "waits exactly that long does not wake up just before the "
+      "deadline and spin.  It changes whenever a command is issued "
+      "or completes, or a timeout setting changes, so ask again "
+      "before each wait rather than keeping an old value.  The call "
+      "never fails; see the example in "
+      "L<nbd_ext_aio_notify_timeout(3)>.  It is an extension of this "
+      "library, declared in C<libnbd-ext.h>.",
     .see_also = "nbd_ext_aio_notify_timeout(3) nbd_ext_set_request_timeout(3) "
       "nbd_aio_get_fd(3) libnbd-ext(3)",
     .cannot_fail = true,

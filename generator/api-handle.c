@@ -100,7 +100,24 @@ const struct call api_handle_calls[] = {
       "starts with debugging enabled (see L<nbd_set_debug(3)>).\n\n"
       "On failure (normally C<ENOMEM>) C<NULL> is returned; the reason can be "
       "read with L<nbd_get_error(3)> and L<nbd_get_errno(3)>.  Release the "
-      "handle with L<nbd_close(3)> when done.",
+      "handle with L<nbd_close(3)> when done."
+      "\n\n"
+      "Creating a handle does not touch the network: settings such "
+      "as L<nbd_set_export_name(3)>, L<nbd_set_tls(3)> or "
+      "L<nbd_add_meta_context(3)> are made on the new handle, and "
+      "then one connect call (L<nbd_connect_uri(3)>, "
+      "L<nbd_connect_unix(3)>, ...) uses it.  A handle cannot be "
+      "reconnected once its connection has ended; create a new one "
+      "instead.  Handles are independent of each other, so a program "
+      "may use many at once, each from its own thread or all from "
+      "one event loop.  Besides C<LIBNBD_DEBUG>, this library reads "
+      "the environment variables C<LIBNBD_REQUEST_TIMEOUT> and "
+      "C<LIBNBD_CONNECT_TIMEOUT> here (see L<libnbd-ext(3)>).\n\n"
+      "  struct nbd_handle *nbd = nbd_create ();\n"
+      "  if (nbd == NULL) {\n"
+      "    fprintf (stderr, \"%s\\n\", nbd_get_error ());\n"
+      "    exit (EXIT_FAILURE);\n"
+      "  }",
     .see_also = "nbd_close(3) nbd_get_error(3) nbd_get_errno(3) nbd_set_handle_name(3) "
       "libnbd(3)",
     .no_handle = true,
@@ -122,7 +139,15 @@ const struct call api_handle_calls[] = {
       "status is lost.  Call L<nbd_shutdown(3)> first for an orderly "
       "disconnect.\n\n"
       "No other thread may be using the handle while, or after, it is "
-      "closed.",
+      "closed."
+      "\n\n"
+      "In-flight commands are abandoned without running their "
+      "completion callbacks; the C<free> functions of their closures "
+      "are still called, exactly once.  The handle pointer is "
+      "invalid after the call.  For a subprocess the socket is "
+      "closed first, which makes a well-behaved server exit, and the "
+      "call then waits for it; use L<nbd_kill_subprocess(3)> "
+      "beforehand for a server that does not exit by itself.",
     .see_also = "nbd_create(3) nbd_shutdown(3) nbd_aio_command_completed(3)",
     .handwritten = true,
     .null_handle_ok = true,
@@ -139,7 +164,20 @@ const struct call api_handle_calls[] = {
       "Read it straight after the failure: the string belongs to the library "
       "and is replaced or freed by the next libnbd call from the same thread, "
       "so copy it if it must be kept.  If no call has failed in this thread "
-      "the result may be C<NULL>.",
+      "the result may be C<NULL>."
+      "\n\n"
+      "A typical use prints it at once after a failure:\n\n"
+      "  if (nbd_pread (nbd, buf, sizeof buf, 0, 0) == -1) {\n"
+      "    fprintf (stderr, \"read failed: %s\\n\", nbd_get_error ());\n"
+      "    exit (EXIT_FAILURE);\n"
+      "  }\n\n"
+      "The message usually starts with the name of the failing call "
+      "(for example C<nbd_pread:>) followed by the reason.  Its "
+      "wording is for people and may change between versions; "
+      "programs that need to tell errors apart should use "
+      "L<nbd_get_errno(3)>.  A failure inside a completion "
+      "callback's command is not reported here but through the "
+      "callback's C<*error> or L<nbd_aio_command_completed(3)>.",
     .see_also = "nbd_get_errno(3) nbd_create(3) libnbd(3)",
     .cannot_fail = true,
     .no_handle = true,
@@ -992,7 +1030,27 @@ const struct call api_handle_calls[] = {
       "L<nbd_opt_go(3)> returns to negotiating so another export may be "
       "tried; L<nbd_opt_abort(3)> ends the session cleanly.\n\n"
       "The default is false.  Oldstyle servers have no option phase, so the "
-      "setting has no effect with them.",
+      "setting has no effect with them."
+      "\n\n"
+      "A program that lists a server's exports and then opens the "
+      "one it wants might do (with C<show_export> as in the example "
+      "of L<nbd_opt_list(3)>):\n\n"
+      "  nbd_set_opt_mode (nbd, true);\n"
+      "  if (nbd_connect_uri (nbd, \"nbd://example.com\") == -1)\n"
+      "    goto error;\n"
+      "  /* the handle is negotiating: ask questions */\n"
+      "  if (nbd_opt_list (nbd, (nbd_list_callback) {\n"
+      "                           .callback = show_export }) == -1)\n"
+      "    goto error;\n"
+      "  nbd_set_export_name (nbd, \"disk2\");\n"
+      "  if (nbd_opt_go (nbd) == -1)\n"
+      "    goto error;\n"
+      "  /* the handle is ready: nbd_pread etc. work from here on */\n\n"
+      "The setting can only be changed before connecting; calling it "
+      "later fails with C<EINVAL>.  Settings that are only read at "
+      "the end of the handshake, such as the export name, the meta "
+      "context list and L<nbd_set_full_info(3)>, may still be "
+      "changed while negotiating.",
     .see_also = "nbd_get_opt_mode(3) nbd_aio_is_negotiating(3) nbd_opt_go(3) "
       "nbd_opt_abort(3) nbd_opt_info(3) nbd_opt_list(3) nbd_opt_starttls(3) "
       "nbd_set_export_name(3)",
@@ -1034,7 +1092,11 @@ const struct call api_handle_calls[] = {
       "Turning it off avoids renegotiating when L<nbd_opt_info(3)> and "
       "L<nbd_opt_go(3)> are used on the same export, and leaves the timing "
       "to L<nbd_opt_set_meta_context(3)> for tests.  Without negotiated "
-      "contexts, L<nbd_block_status(3)> will fail.",
+      "contexts, L<nbd_block_status(3)> will fail."
+      "\n\n"
+      "The setting may be changed before connecting and, in option "
+      "mode, while negotiating; changing it has no effect on "
+      "contexts already agreed.",
     .see_also = "nbd_get_request_meta_context(3) nbd_add_meta_context(3) "
       "nbd_opt_set_meta_context(3) nbd_opt_list_meta_context(3) nbd_opt_go(3) "
       "nbd_opt_info(3) nbd_can_meta_context(3) nbd_block_status(3)",
@@ -1075,7 +1137,20 @@ const struct call api_handle_calls[] = {
       "with L<nbd_get_nr_meta_contexts(3)> and L<nbd_get_meta_context(3)> and "
       "empty it with L<nbd_clear_meta_contexts(3)>.  After connecting, "
       "L<nbd_can_meta_context(3)> tells which contexts the server accepted.\n\n"
-      "Names are UTF-8; names over 4096 bytes fail with C<ENAMETOOLONG>.",
+      "Names are UTF-8; names over 4096 bytes fail with C<ENAMETOOLONG>."
+      "\n\n"
+      "The name is copied.  Set up the list before connecting, or in "
+      "option mode before L<nbd_opt_go(3)>; the contexts are "
+      "requested with C<NBD_OPT_SET_META_CONTEXT> as part of the "
+      "handshake (see L<nbd_set_request_meta_context(3)>).  For "
+      "example, to learn which areas of an export are allocated and "
+      "which parts of a qemu dirty bitmap are set:\n\n"
+      "  nbd_add_meta_context (nbd, LIBNBD_CONTEXT_BASE_ALLOCATION);\n"
+      "  nbd_add_meta_context (nbd, \"qemu:dirty-bitmap:backup0\");\n"
+      "  if (nbd_connect_uri (nbd, uri) == -1)\n"
+      "    goto error;\n"
+      "  if (nbd_can_meta_context (nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) != 1)\n"
+      "    fprintf (stderr, \"server has no allocation information\\n\");",
     .see_also = "nbd_clear_meta_contexts(3) nbd_get_nr_meta_contexts(3) "
       "nbd_get_meta_context(3) nbd_can_meta_context(3) nbd_block_status(3) "
       "nbd_set_request_meta_context(3) nbd_opt_list_meta_context(3)",
@@ -1304,7 +1379,19 @@ const struct call api_handle_calls[] = {
       "an odd one a development branch whose new calls may still change.  "
       "The release number grows with each release of a branch.\n\n"
       "The string is static and must not be freed.  For compile time checks "
-      "use the C<LIBNBD_HAVE_NBD_*> macros of C<libnbd.h> instead.",
+      "use the C<LIBNBD_HAVE_NBD_*> macros of C<libnbd.h> instead."
+      "\n\n"
+      "Comparing the version at run time is useful when a program "
+      "was built against one version of the library and may run with "
+      "another, to decide whether to use a call added later.  Parse "
+      "the numbers rather than comparing strings:\n\n"
+      "  unsigned major, minor;\n"
+      "  if (sscanf (nbd_get_version (nbd), \"%u.%u\", &major, &minor) == 2 &&\n"
+      "      (major > 1 || (major == 1 && minor >= 18))) {\n"
+      "    /* calls added in 1.18, such as nbd_block_status_64, exist */\n"
+      "  }\n\n"
+      "The answer does not depend on the handle: any handle, in any "
+      "state, gives the same string.",
     .see_also = "nbd_get_package_name(3) nbd_get_version_extra(3) nbd_create(3)",
     .cannot_fail = true,
   },

@@ -70,7 +70,12 @@ const struct call api_info_calls[] = {
       "In option mode the size becomes available once L<nbd_opt_info(3)> "
       "or L<nbd_opt_go(3)> has succeeded; before that, or when the last "
       "such request failed, the call fails with C<EINVAL>.  "
-      HANDSHAKE_NOTE,
+      HANDSHAKE_NOTE
+      "\n\n"
+      "Requests reaching past the size "
+      "are refused locally with C<EINVAL> (C<ENOSPC> for writes) "
+      "while C<LIBNBD_STRICT_BOUNDS> is set, see "
+      "L<nbd_set_strict_mode(3)>.",
     .see_also = "nbd_get_block_size(3) nbd_opt_info(3) nbd_connect_uri(3) "
                 "nbd_set_export_name(3)",
   },
@@ -389,7 +394,17 @@ const struct call api_info_calls[] = {
       "A cookie of 0 is rejected with C<EINVAL>.  A command whose "
       "completion callback returned 1 is retired automatically and can "
       "no longer be found here.  Use L<nbd_aio_peek_command_completed(3)> "
-      "to learn which cookie to ask about.",
+      "to learn which cookie to ask about."
+      "\n\n"
+      "This call is how a program without completion callbacks "
+      "learns the result of an asynchronous command; the blocking "
+      "calls such as L<nbd_pread(3)> do the same internally and "
+      "retire their own commands, so their cookies are never seen "
+      "here.  It does not wait and does not read from the socket: "
+      "drive the handle (L<nbd_poll(3)>, L<nbd_aio_notify_read(3)>) "
+      "until the command has finished.  A command must be retired "
+      "once for its memory to be released, unless the handle is "
+      "closed.",
     .see_also = "nbd_aio_peek_command_completed(3) nbd_aio_in_flight(3) "
                 "nbd_aio_pread(3) nbd_aio_pwrite(3) nbd_poll(3)",
   },
