@@ -166,9 +166,8 @@ const struct call api_connect_calls[] = {
       "while the socket does not exist yet or refuses, which saves a "
       "program that has just started its server from writing a wait "
       "loop.\n\n"
-      "Like every blocking call it fails with C<EDEADLK> when made "
-      "from a callback of the same handle; "
-      "L<nbd_aio_connect_unix(3)> is the form that returns at once.",
+      "L<nbd_aio_connect_unix(3)> is the form that returns at once, "
+      "for programs with their own event loop; it does not retry.",
     .see_also = "nbd_aio_connect_unix(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) nbd_create(3)",
   },
@@ -194,8 +193,6 @@ const struct call api_connect_calls[] = {
       "Errors from the kernel, for example when no vsock transport "
       "is available or nothing listens on the port, are passed back "
       "as the call's error and leave the handle dead.\n\n"
-      "Like every blocking call it fails with C<EDEADLK> when made "
-      "from a callback of the same handle; "
       "L<nbd_aio_connect_vsock(3)> is the form that does not wait.",
     .see_also = "nbd_aio_connect_vsock(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) vsock(7)",
@@ -223,8 +220,7 @@ const struct call api_connect_calls[] = {
       "name lookup makes L<nbd_get_errno(3)> 0 when it fails for a "
       "reason other than a system error; the message from "
       "L<nbd_get_error(3)> then names the resolver's reason.\n\n"
-      "Like every blocking call it fails with C<EDEADLK> when made "
-      "from a callback of the same handle; L<nbd_aio_connect_tcp(3)> "
+      "L<nbd_aio_connect_tcp(3)> "
       "starts the connection without waiting (the name lookup still "
       "blocks).",
     .see_also = "nbd_aio_connect_tcp(3) nbd_connect_uri(3) "
@@ -256,9 +252,7 @@ const struct call api_connect_calls[] = {
       "Since the handle has no address for the server, "
       "L<nbd_get_uri(3)> cannot describe the connection and TLS has "
       "no host name to check unless L<nbd_set_tls_hostname(3)> "
-      "supplies one.  Like every blocking call it fails with "
-      "C<EDEADLK> from a callback of the same handle; "
-      "L<nbd_aio_connect_socket(3)> does not wait.",
+      "supplies one.  L<nbd_aio_connect_socket(3)> does not wait.",
     .see_also = "nbd_aio_connect_socket(3) nbd_connect_command(3) "
                 "nbd_set_opt_mode(3) nbd_close(3)",
   },
@@ -273,7 +267,7 @@ const struct call api_connect_calls[] = {
       "Start the NBD server program described by C<argv> (a NULL-terminated "
       "list whose first element is the program, found and run as "
       "L<execvp(3)> does: searched in C<PATH>, and a file without C<#!> "
-      "run by F</bin/sh>) as a "
+      "run by C</bin/sh>) as a "
       "child process, with one end of a socket pair as its standard input "
       "and output, and speak NBD over the other end.  This suits servers "
       "that can serve a single client on stdin/stdout, such as "
@@ -696,7 +690,16 @@ const struct call api_connect_calls[] = {
       "After a successful upgrade the server starts negotiation afresh, "
       "and so does the handle: structured replies and extended headers "
       "count as not negotiated, and meta contexts, export size and flags "
-      "learned in plaintext are forgotten.",
+      "learned in plaintext are forgotten."
+      "\n\n"
+      "Against a server that is not fixed newstyle the call fails "
+      "with C<ENOTSUP> and sends nothing.  When the server agrees "
+      "but the TLS handshake then fails (a certificate that does not "
+      "verify, a wrong pre-shared key), the connection cannot "
+      "continue and the handle is dead.  The call blocks until the "
+      "upgrade is over and fails with C<EDEADLK> from a callback of "
+      "the same handle; L<nbd_aio_opt_starttls(3)> does not wait and "
+      "reports the outcome through its completion callback.",
     .see_also = "nbd_aio_opt_starttls(3) nbd_set_tls(3) "
                 "nbd_get_tls_negotiated(3) nbd_supports_tls(3) "
                 "nbd_set_opt_mode(3)",
@@ -873,7 +876,17 @@ const struct call api_connect_calls[] = {
       "A listed name may stand for a whole family of contexts, so "
       "L<nbd_can_meta_context(3)> after connecting remains the "
       "authoritative answer.  As with L<nbd_opt_list(3)>, partial results "
-      "are possible on failure.",
+      "are possible on failure."
+      "\n\n"
+      "Against a server that is not fixed newstyle the call fails "
+      "with C<ENOTSUP> and sends nothing, and a server without "
+      "structured replies usually refuses the option.  The call "
+      "blocks until the whole list has arrived and fails with "
+      "C<EDEADLK> from a callback of the same handle; "
+      "L<nbd_aio_opt_list_meta_context(3)> returns at once and "
+      "reports the outcome through its completion callback.  See "
+      "L<nbd_opt_list_meta_context_queries(3)> for an example "
+      "callback.",
     .see_also = "nbd_aio_opt_list_meta_context(3) "
                 "nbd_opt_list_meta_context_queries(3) "
                 "nbd_opt_set_meta_context(3) nbd_add_meta_context(3) "
