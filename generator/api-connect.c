@@ -122,7 +122,19 @@ const struct call api_connect_calls[] = {
       "L<nbd_supports_uri(3)>) or a TLS scheme is used without TLS support "
       "(L<nbd_supports_tls(3)>).\n\n"
       CONNECT_OPT_MODE_NOTE "  In option mode the export name from the "
-      "URI may still be overridden before L<nbd_opt_go(3)>.",
+      "URI may still be overridden before L<nbd_opt_go(3)>."
+      "\n\n"
+      "A minimal program connects, uses the export and disconnects; "
+      "every failure is reported through L<nbd_get_error(3)>:\n\n"
+      "  struct nbd_handle *nbd = nbd_create ();\n"
+      "  if (nbd == NULL ||\n"
+      "      nbd_connect_uri (nbd, \"nbd+unix:///disk?socket=/tmp/sock\") == -1) {\n"
+      "    fprintf (stderr, \"%s\\n\", nbd_get_error ());\n"
+      "    exit (EXIT_FAILURE);\n"
+      "  }\n"
+      "  printf (\"size: %\" PRIi64 \"\\n\", nbd_get_size (nbd));\n"
+      "  nbd_shutdown (nbd, 0);\n"
+      "  nbd_close (nbd);",
     .see_also = "nbd_aio_connect_uri(3) nbd_get_uri(3) nbd_set_export_name(3) "
                 "nbd_set_tls(3) nbd_set_uri_allow_transports(3) "
                 "nbd_set_uri_allow_tls(3) nbd_set_uri_allow_local_file(3) "
@@ -142,7 +154,20 @@ const struct call api_connect_calls[] = {
       "Errors from L<socket(2)> or L<connect(2)> (for example C<ENOENT> or "
       "C<ECONNREFUSED>) are passed back through the usual error "
       "functions.\n\n"
-      CONNECT_OPT_MODE_NOTE,
+      CONNECT_OPT_MODE_NOTE
+      "\n\n"
+      "This is the usual way to reach a server on the same machine, "
+      "for instance C<nbdkit -U /tmp/sock ...> or C<qemu-nbd -k "
+      "/tmp/sock ...>.  A path longer than a Unix socket address can "
+      "hold fails with C<ENAMETOOLONG>.  A connection refused or a "
+      "failed handshake leaves the handle dead "
+      "(L<nbd_aio_is_dead(3)>).  With a connect timeout set "
+      "(L<nbd_ext_set_connect_timeout(3)>) the call keeps retrying "
+      "while the socket does not exist yet or refuses, which saves a "
+      "program that has just started its server from writing a wait "
+      "loop.\n\n"
+      "L<nbd_aio_connect_unix(3)> is the form that returns at once, "
+      "for programs with their own event loop; it does not retry.",
     .see_also = "nbd_aio_connect_unix(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) nbd_create(3)",
   },
@@ -160,7 +185,15 @@ const struct call api_connect_calls[] = {
       "host) and C<port> the vsock port the server listens on, often "
       "10809.  On platforms lacking C<AF_VSOCK> the call fails with "
       "C<ENOTSUP>.\n\n"
-      CONNECT_OPT_MODE_NOTE,
+      CONNECT_OPT_MODE_NOTE
+      "\n\n"
+      "C<VMADDR_CID_HOST> (2) reaches the hypervisor from a guest, "
+      "and C<VMADDR_CID_LOCAL> (1) the local machine, which is handy "
+      "for tests when the Linux C<vsock_loopback> module is loaded.  "
+      "Errors from the kernel, for example when no vsock transport "
+      "is available or nothing listens on the port, are passed back "
+      "as the call's error and leave the handle dead.\n\n"
+      "L<nbd_aio_connect_vsock(3)> is the form that does not wait.",
     .see_also = "nbd_aio_connect_vsock(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) vsock(7)",
   },
@@ -178,7 +211,18 @@ const struct call api_connect_calls[] = {
       "C<\"10809\"> or a service name such as C<\"nbd\">.  Name resolution "
       "failures and connection errors from the last address tried are "
       "reported as errors.\n\n"
-      CONNECT_OPT_MODE_NOTE,
+      CONNECT_OPT_MODE_NOTE
+      "\n\n"
+      "The host name is kept for TLS: when L<nbd_set_tls(3)> asks "
+      "for TLS with certificates, the server's certificate must "
+      "match it unless L<nbd_set_tls_hostname(3)> names another host "
+      "or L<nbd_set_tls_verify_peer(3)> turns the check off.  The "
+      "name lookup makes L<nbd_get_errno(3)> 0 when it fails for a "
+      "reason other than a system error; the message from "
+      "L<nbd_get_error(3)> then names the resolver's reason.\n\n"
+      "L<nbd_aio_connect_tcp(3)> "
+      "starts the connection without waiting (the name lookup still "
+      "blocks).",
     .see_also = "nbd_aio_connect_tcp(3) nbd_connect_uri(3) "
                 "nbd_set_opt_mode(3) getaddrinfo(3)",
   },
@@ -197,7 +241,18 @@ const struct call api_connect_calls[] = {
       "When the call succeeds the handle owns C<sock>: it is closed by "
       "L<nbd_close(3)> and the caller must not read, write or close it "
       "afterwards.\n\n"
-      CONNECT_OPT_MODE_NOTE,
+      CONNECT_OPT_MODE_NOTE
+      "\n\n"
+      "Typical uses are a socket inherited from a parent process, "
+      "one created by a proxy library, or one end of a "
+      "L<socketpair(2)> whose other end is given to a server running "
+      "in the same program for tests.  If the call fails before "
+      "taking the socket (a negative descriptor, or one that cannot "
+      "be made non-blocking) it remains the caller's to close.  "
+      "Since the handle has no address for the server, "
+      "L<nbd_get_uri(3)> cannot describe the connection and TLS has "
+      "no host name to check unless L<nbd_set_tls_hostname(3)> "
+      "supplies one.  L<nbd_aio_connect_socket(3)> does not wait.",
     .see_also = "nbd_aio_connect_socket(3) nbd_connect_command(3) "
                 "nbd_set_opt_mode(3) nbd_close(3)",
   },
@@ -212,7 +267,7 @@ const struct call api_connect_calls[] = {
       "Start the NBD server program described by C<argv> (a NULL-terminated "
       "list whose first element is the program, found and run as "
       "L<execvp(3)> does: searched in C<PATH>, and a file without C<#!> "
-      "run by F</bin/sh>) as a "
+      "run by C</bin/sh>) as a "
       "child process, with one end of a socket pair as its standard input "
       "and output, and speak NBD over the other end.  This suits servers "
       "that can serve a single client on stdin/stdout, such as "
@@ -272,7 +327,18 @@ const struct call api_connect_calls[] = {
       "L<nbd_poll(3)>.  L<nbd_aio_is_connecting(3)> stays true while the "
       "handshake runs; afterwards L<nbd_aio_is_ready(3)> (or "
       "L<nbd_aio_is_negotiating(3)> in option mode) becomes true, or "
-      "L<nbd_aio_is_dead(3)> if it failed.",
+      "L<nbd_aio_is_dead(3)> if it failed."
+      "\n\n"
+      "Only the socket creation and the start of the connection "
+      "happen in the call; an immediate failure of L<connect(2)> "
+      "(for example C<ENOENT> or C<ECONNREFUSED> for a Unix socket) "
+      "makes it return -1 with that error and leaves the handle "
+      "dead.  A connection still in progress completes when the "
+      "socket becomes writable: the event loop waits for that as "
+      "L<nbd_aio_get_direction(3)> asks and calls "
+      "L<nbd_aio_notify_write(3)>.  Unlike L<nbd_aio_connect_tcp(3)> "
+      "no name is known for TLS, so for certificate checks set one "
+      "with L<nbd_set_tls_hostname(3)>.",
     .see_also = "nbd_aio_is_connecting(3) nbd_aio_is_ready(3) "
                 "nbd_aio_connect_tcp(3) nbd_aio_connect_unix(3) "
                 "nbd_connect_tcp(3)",
@@ -290,7 +356,19 @@ const struct call api_connect_calls[] = {
       "settings it implies are applied immediately, then the connection is "
       "started and the call returns.\n\n"
       AIO_CONNECT_NOTE "  In option mode, L<nbd_aio_is_negotiating(3)> "
-      "becomes true instead of L<nbd_aio_is_ready(3)>.",
+      "becomes true instead of L<nbd_aio_is_ready(3)>."
+      "\n\n"
+      "Parsing and policy errors (a malformed URI with C<EINVAL>, a "
+      "transport, TLS mode or local file refused by the "
+      "C<nbd_set_uri_allow_*> settings with C<EPERM>, a URI "
+      "requiring TLS in a build without it with C<ENOTSUP>) are "
+      "reported by this call, before anything is connected.  For TCP "
+      "URIs (C<nbd:> and C<nbds:>) the host name lookup happens "
+      "inside the call and may block, as for "
+      "L<nbd_aio_connect_tcp(3)>; for C<nbd+ssh:> the SSH command is "
+      "started here.  Later failures, during the connection or "
+      "handshake, surface through the call that drives the handle "
+      "and L<nbd_aio_is_dead(3)>.",
     .see_also = "nbd_connect_uri(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_set_opt_mode(3)",
   },
@@ -306,7 +384,19 @@ const struct call api_connect_calls[] = {
       "blocking; this is the asynchronous counterpart of "
       "L<nbd_connect_unix(3)>.  A path too long for C<sun_path> is "
       "rejected with C<ENAMETOOLONG>.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "For a Unix socket the kernel usually accepts or refuses the "
+      "connection at once, so a missing socket (C<ENOENT>), a socket "
+      "nobody listens on (C<ECONNREFUSED>) or missing permission "
+      "(C<EACCES>) is normally reported by this call itself, leaving "
+      "the handle dead.  Failures during the handshake arrive later: "
+      "the call that drives the handle (L<nbd_aio_notify_read(3)>, "
+      "L<nbd_poll(3)>...) returns -1 and L<nbd_aio_is_dead(3)> "
+      "becomes true.  Unlike L<nbd_connect_unix(3)>, this form never "
+      "waits, so it is safe to call from a program's event loop; use "
+      "L<nbd_aio_get_fd(3)> and L<nbd_aio_get_direction(3)> to learn "
+      "what to wait for.",
     .see_also = "nbd_connect_unix(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_aio_connect(3)",
   },
@@ -322,7 +412,16 @@ const struct call api_connect_calls[] = {
       "for it; see L<nbd_connect_vsock(3)> for the meaning of the "
       "arguments.  C<ENOTSUP> is reported where the platform has no vsock "
       "support.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "Errors that the kernel reports straight away, for instance "
+      "when no vsock transport is loaded, make this call fail and "
+      "the handle dead; a connection that is still in progress "
+      "finishes later, and a refusal then shows as a failure of the "
+      "call that drives the handle (L<nbd_aio_notify_write(3)> or "
+      "L<nbd_poll(3)>) with L<nbd_aio_is_dead(3)> becoming true.  "
+      "Use L<nbd_supports_vsock(3)> to find out beforehand whether "
+      "the library has vsock support at all.",
     .see_also = "nbd_connect_vsock(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3)",
   },
@@ -338,7 +437,23 @@ const struct call api_connect_calls[] = {
       "port (number or service name) are looked up and the first "
       "connection attempt is started; the state machine falls back to "
       "later addresses by itself if earlier ones fail.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "Note that the name lookup itself is done with "
+      "L<getaddrinfo(3)> inside this call and can block, for "
+      "instance on a slow DNS server; only the connection attempts "
+      "and the handshake are asynchronous.  A program that must "
+      "never block can resolve the name itself and pass each address "
+      "to L<nbd_aio_connect(3)>.\n\n"
+      "A name that cannot be resolved makes the call fail at once; "
+      "the message gives the resolver's reason, and "
+      "L<nbd_get_errno(3)> is 0 unless the resolver hit a system "
+      "error.  Refusals of individual addresses are not reported: "
+      "the next address is tried, and only when all have failed does "
+      "the driving call (L<nbd_aio_notify_write(3)>, "
+      "L<nbd_poll(3)>...) return -1 with the error of the last "
+      "attempt.  The host name is remembered for TLS certificate "
+      "checks (L<nbd_get_tls_hostname(3)>) and for L<nbd_get_uri(3)>.",
     .see_also = "nbd_connect_tcp(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_aio_connect(3)",
   },
@@ -355,7 +470,22 @@ const struct call api_connect_calls[] = {
       "L<nbd_connect_socket(3)>, a successful call transfers ownership "
       "of C<sock> to the handle, which closes it when the handle is "
       "closed.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "The descriptor must be a connected stream socket (or another "
+      "bidirectional descriptor, such as one end of a C<socketpair>) "
+      "whose other end speaks NBD as a server; the handle puts it in "
+      "non-blocking mode and starts the handshake by reading the "
+      "server's greeting.  This is the way to use a connection made "
+      "by other means, for example one inherited from a parent "
+      "process or set up through a proxy.  A negative C<sock> fails "
+      "with C<EBADF>.\n\n"
+      "If the call fails the handle does not take the descriptor, "
+      "and the caller remains responsible for closing it.  Since the "
+      "handle knows nothing about where the socket leads, "
+      "L<nbd_get_uri(3)> cannot describe such a connection, and TLS "
+      "has no host name to check unless L<nbd_set_tls_hostname(3)> "
+      "supplies one.",
     .see_also = "nbd_connect_socket(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3)",
   },
@@ -372,7 +502,18 @@ const struct call api_connect_calls[] = {
       "without waiting for it to finish.  The child process exists by the "
       "time this call returns.  See L<nbd_connect_command(3)> for details "
       "and for the C<EINVAL> given by an empty C<argv>.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "The server program must speak NBD on its standard input and "
+      "output, as C<nbdkit -s> or C<nbd-server> with a suitable "
+      "configuration do.  Its standard error is left connected to "
+      "the caller's, so its messages appear there.  The child "
+      "belongs to the handle: L<nbd_get_subprocess_pid(3)> returns "
+      "its process ID, L<nbd_kill_subprocess(3)> signals it, and "
+      "L<nbd_close(3)> waits for it to exit.  Errors of "
+      "L<socketpair(2)> or L<fork(2)> are reported by this call; a "
+      "program that cannot be run only shows up as a failed "
+      "handshake later.",
     .see_also = "nbd_connect_command(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_kill_subprocess(3)",
   },
@@ -388,7 +529,17 @@ const struct call api_connect_calls[] = {
       "the listening socket is prepared, the server in C<argv> is started "
       "with it, and the connection attempt begins; the call then returns "
       "without waiting for the handshake.\n\n"
-      AIO_CONNECT_NOTE,
+      AIO_CONNECT_NOTE
+      "\n\n"
+      "Creating the socket, forking and starting the server all "
+      "happen inside this call, and failures there (the errors of "
+      "L<socket(2)>, L<bind(2)> or L<fork(2)>, or C<ENAMETOOLONG> "
+      "when the temporary directory's path does not fit in a socket "
+      "address) are reported by it; an empty C<argv> fails with "
+      "C<EINVAL>.  The server process belongs to the handle: "
+      "L<nbd_get_subprocess_pid(3)> gives its ID, "
+      "L<nbd_kill_subprocess(3)> signals it, and L<nbd_close(3)> "
+      "reaps it.",
     .see_also = "nbd_connect_systemd_socket_activation(3) "
                 "nbd_aio_is_connecting(3) nbd_aio_is_ready(3) "
                 "nbd_set_socket_activation_name(3)",
@@ -414,7 +565,13 @@ const struct call api_connect_calls[] = {
       "This is rarely needed, since closing the handle already terminates "
       "the child; it helps only with servers that keep running after their "
       "socket is closed.  The call fails with C<ESRCH> when there is no "
-      "child process and with C<EINVAL> for a negative C<signum>.",
+      "child process and with C<EINVAL> for a negative C<signum>."
+      "\n\n"
+      "Use it for instance to stop a server that hangs, before "
+      "closing the handle, or to test how a program copes with a "
+      "server that dies: the connection then breaks and commands in "
+      "flight fail.  The signal is sent with L<kill(2)>, whose "
+      "error, such as C<EPERM>, is passed back if it fails.",
     .see_also = "nbd_connect_command(3) nbd_get_subprocess_pid(3) "
                 "nbd_close(3) signal(7)",
   },
@@ -426,12 +583,19 @@ const struct call api_connect_calls[] = {
     .version = "1.22",
     .summary = "get the process ID of the subprocess",
     .description =
-      "Return the process ID of the server child process created by "
-      "L<nbd_connect_command(3)>, L<nbd_connect_systemd_socket_activation(3)> "
-      "or their asynchronous variants.  This is mostly a debugging aid, "
-      "for instance to attach L<gdb(1)> to a misbehaving server.\n\n"
-      "The call fails if the handle has no child process, and on platforms "
-      "where process IDs cannot be reported.",
+      "Return the process ID of the server that the handle started "
+      "itself, with L<nbd_connect_command(3)>, "
+      "L<nbd_connect_systemd_socket_activation(3)>, their "
+      "C<nbd_aio_*> forms, or a URI that runs a command "
+      "(C<nbd+ssh:>).  It is mostly a debugging aid, for instance to "
+      "attach L<gdb(1)> to a misbehaving server or to look at it in "
+      "C<ps>.\n\n"
+      "The child belongs to the handle: L<nbd_close(3)> reaps it, "
+      "and L<nbd_kill_subprocess(3)> sends it a signal, so the "
+      "program should not wait for it or kill it by this number "
+      "itself.  The call fails with C<ESRCH> when the handle has no "
+      "child process (it connected in another way, or has not "
+      "connected yet).",
     .see_also = "nbd_connect_command(3) nbd_kill_subprocess(3) "
                 "nbd_create(3)",
   },
@@ -455,7 +619,23 @@ const struct call api_connect_calls[] = {
       "data commands.\n\n"
       "If the server refuses, the call fails; a modern server normally "
       "keeps the negotiation open so another export or option can be "
-      "tried, but an old server may drop the connection instead.",
+      "tried, but an old server may drop the connection instead."
+      "\n\n"
+      "With a server that is not fixed newstyle, this sends the old "
+      "C<NBD_OPT_EXPORT_NAME> instead, after which the server either "
+      "goes straight to transmission or hangs up, so a failure then "
+      "leaves the handle dead rather than negotiating.  After "
+      "success, the export's size, flags and block sizes are fixed "
+      "for the connection (L<nbd_get_size(3)>, "
+      "L<nbd_can_flush(3)>...), and the contexts the server accepted "
+      "are those L<nbd_can_meta_context(3)> reports.\n\n"
+      "The call blocks until the answer is in and fails with "
+      "C<EDEADLK> from a callback of the same handle.  The server's "
+      "refusal is reported with an error number translated from its "
+      "reply (for example C<ENOENT> for an unknown export, C<EPERM> "
+      "when access is denied, or C<ENOTSUP> when the server requires "
+      "TLS first); L<nbd_aio_opt_go(3)> is the form that does not "
+      "wait.",
     .see_also = "nbd_aio_opt_go(3) nbd_opt_info(3) nbd_opt_abort(3) "
                 "nbd_set_opt_mode(3) nbd_set_export_name(3) "
                 "nbd_aio_is_negotiating(3)",
@@ -468,10 +648,21 @@ const struct call api_connect_calls[] = {
     .version = "1.4",
     .summary = "end negotiation and close the connection",
     .description =
-      "Only usable in option mode.  Tell the server that the client is "
-      "giving up (C<NBD_OPT_ABORT>), wait for the polite reply if there "
-      "is one, and close the connection.  Afterwards the handle is "
-      "closed and no export can be used on it.",
+      "Only usable in option mode (L<nbd_set_opt_mode(3)>), while "
+      "the handle is negotiating.  Send C<NBD_OPT_ABORT> to tell the "
+      "server that the client is giving up without using any export, "
+      "wait for the server's acknowledgement if it sends one, and "
+      "close the socket.  The handle is then closed "
+      "(L<nbd_aio_is_closed(3)>): no export can be used on it, and a "
+      "new handle is needed to connect again.\n\n"
+      "This is the polite way to end a session that was only used to "
+      "ask questions, for example after L<nbd_opt_list(3)> or "
+      "L<nbd_opt_info(3)>; simply closing the handle works too but "
+      "leaves the server to notice a dropped connection.  It is sent "
+      "even to servers that do not use fixed newstyle.\n\n"
+      "The call blocks until the exchange is over; called from a "
+      "callback of the same handle it fails with C<EDEADLK>.  "
+      "L<nbd_aio_opt_abort(3)> is the form that does not wait.",
     .see_also = "nbd_aio_opt_abort(3) nbd_opt_go(3) nbd_shutdown(3) "
                 "nbd_set_opt_mode(3)",
   },
@@ -499,7 +690,16 @@ const struct call api_connect_calls[] = {
       "After a successful upgrade the server starts negotiation afresh, "
       "and so does the handle: structured replies and extended headers "
       "count as not negotiated, and meta contexts, export size and flags "
-      "learned in plaintext are forgotten.",
+      "learned in plaintext are forgotten."
+      "\n\n"
+      "Against a server that is not fixed newstyle the call fails "
+      "with C<ENOTSUP> and sends nothing.  When the server agrees "
+      "but the TLS handshake then fails (a certificate that does not "
+      "verify, a wrong pre-shared key), the connection cannot "
+      "continue and the handle is dead.  The call blocks until the "
+      "upgrade is over and fails with C<EDEADLK> from a callback of "
+      "the same handle; L<nbd_aio_opt_starttls(3)> does not wait and "
+      "reports the outcome through its completion callback.",
     .see_also = "nbd_aio_opt_starttls(3) nbd_set_tls(3) "
                 "nbd_get_tls_negotiated(3) nbd_supports_tls(3) "
                 "nbd_set_opt_mode(3)",
@@ -520,7 +720,19 @@ const struct call api_connect_calls[] = {
       "connecting, so to control this step by hand turn that off with "
       "L<nbd_set_request_extended_headers(3)> before connecting.  The "
       "outcome is also available from "
-      "L<nbd_get_extended_headers_negotiated(3)>.",
+      "L<nbd_get_extended_headers_negotiated(3)>."
+      "\n\n"
+      "Against a server that does not use fixed newstyle the call "
+      "fails with C<ENOTSUP> and sends nothing.  Some servers refuse "
+      "a repeated request even though the first one succeeded; the "
+      "library keeps using extended headers once they were agreed, "
+      "whatever a later call returns.  With extended headers, "
+      "requests such as L<nbd_zero(3)>, L<nbd_trim(3)> and "
+      "L<nbd_block_status_64(3)> may cover more than 4 GiB and "
+      "L<nbd_block_status_filter(3)> becomes possible.  The call "
+      "blocks until the reply arrives and fails with C<EDEADLK> from "
+      "a callback of the same handle; "
+      "L<nbd_aio_opt_extended_headers(3)> does not wait.",
     .see_also = "nbd_aio_opt_extended_headers(3) "
                 "nbd_set_request_extended_headers(3) "
                 "nbd_get_extended_headers_negotiated(3) "
@@ -541,7 +753,18 @@ const struct call api_connect_calls[] = {
       "Connecting normally requests this automatically; clear "
       "L<nbd_set_request_structured_replies(3)> beforehand to manage it "
       "yourself.  The result can later be read back with "
-      "L<nbd_get_structured_replies_negotiated(3)>.",
+      "L<nbd_get_structured_replies_negotiated(3)>."
+      "\n\n"
+      "Against a server that does not use fixed newstyle the call "
+      "fails with C<ENOTSUP> without sending anything; a lost "
+      "connection also makes it fail.  A server may refuse a second "
+      "request as redundant: once one request has succeeded, "
+      "structured replies stay in use whatever later calls return.  "
+      "Once extended headers are in use, structured replies are "
+      "implied and asking again is pointless.  The call blocks until "
+      "the reply arrives and fails with C<EDEADLK> from a callback "
+      "of the same handle; L<nbd_aio_opt_structured_reply(3)> does "
+      "not wait.",
     .see_also = "nbd_aio_opt_structured_reply(3) "
                 "nbd_set_request_structured_replies(3) "
                 "nbd_get_structured_replies_negotiated(3) "
@@ -566,7 +789,34 @@ const struct call api_connect_calls[] = {
       "number of exports reported is returned.\n\n"
       "Servers may refuse the request, may return an empty list on "
       "purpose, or may fail part way through, so callbacks can have run "
-      "even when the call fails.  The list may be long.",
+      "even when the call fails.  The list may be long."
+      "\n\n"
+      "Against a server that does not use fixed newstyle the call "
+      "fails with C<ENOTSUP> and sends nothing.  Like every blocking "
+      "C<nbd_opt_*> call it waits for the whole answer and fails "
+      "with C<EDEADLK> when made from a callback of the same handle; "
+      "L<nbd_aio_opt_list(3)> is the form that "
+      "returns at once and reports the outcome through its "
+      "completion callback.\n\n"
+      "A program listing the exports of a server enables option mode "
+      "before connecting, lists, and then either picks an export "
+      "with L<nbd_opt_go(3)> or ends politely with "
+      "L<nbd_opt_abort(3)>:\n\n"
+      "  static int\n"
+      "  show_export (void *user_data, const char *name,\n"
+      "               const char *description)\n"
+      "  {\n"
+      "    printf (\"export \\\"%s\\\" (%s)\\n\", name, description);\n"
+      "    return 0;\n"
+      "  }\n\n"
+      "  nbd_set_opt_mode (nbd, true);\n"
+      "  if (nbd_connect_uri (nbd, \"nbd://example.com\") == -1 ||\n"
+      "      nbd_opt_list (nbd, (nbd_list_callback) {\n"
+      "                           .callback = show_export }) == -1) {\n"
+      "    fprintf (stderr, \"%s\\n\", nbd_get_error ());\n"
+      "    exit (EXIT_FAILURE);\n"
+      "  }\n"
+      "  nbd_opt_abort (nbd);",
     .see_also = "nbd_aio_opt_list(3) nbd_opt_info(3) nbd_opt_go(3) "
                 "nbd_set_export_name(3) nbd_set_opt_mode(3)",
   },
@@ -586,7 +836,24 @@ const struct call api_connect_calls[] = {
       "handle stays in negotiation.\n\n"
       "A later L<nbd_opt_go(3)> on the same export usually sees the same "
       "details, but not every server guarantees it, and some servers "
-      "reject the request even though C<NBD_OPT_GO> would work.",
+      "reject the request even though C<NBD_OPT_GO> would work."
+      "\n\n"
+      "The request is C<NBD_OPT_INFO>, which asks for the same "
+      "information as C<NBD_OPT_GO> (export size and flags, plus the "
+      "optional items from L<nbd_set_full_info(3)> and "
+      "L<nbd_set_request_block_size(3)>) but leaves the server in "
+      "negotiation.  It is the way to inspect several exports before "
+      "choosing one: set the name with L<nbd_set_export_name(3)>, "
+      "call this, read the answers, then move on to the next name.  "
+      "When L<nbd_set_request_meta_context(3)> is true the contexts "
+      "in the handle's list are also selected for the export, so "
+      "L<nbd_can_meta_context(3)> can be asked too.\n\n"
+      "Against a server that is not fixed newstyle the call fails "
+      "with C<ENOTSUP> and sends nothing; a refusal by the server "
+      "fails the call with the translated error while the handle "
+      "stays negotiating.  It blocks until the answer is in and "
+      "fails with C<EDEADLK> from a callback of the same handle; "
+      "L<nbd_aio_opt_info(3)> does not wait.",
     .see_also = "nbd_aio_opt_info(3) nbd_opt_go(3) nbd_opt_list(3) "
                 "nbd_get_size(3) nbd_set_opt_mode(3)",
   },
@@ -609,7 +876,17 @@ const struct call api_connect_calls[] = {
       "A listed name may stand for a whole family of contexts, so "
       "L<nbd_can_meta_context(3)> after connecting remains the "
       "authoritative answer.  As with L<nbd_opt_list(3)>, partial results "
-      "are possible on failure.",
+      "are possible on failure."
+      "\n\n"
+      "Against a server that is not fixed newstyle the call fails "
+      "with C<ENOTSUP> and sends nothing, and a server without "
+      "structured replies usually refuses the option.  The call "
+      "blocks until the whole list has arrived and fails with "
+      "C<EDEADLK> from a callback of the same handle; "
+      "L<nbd_aio_opt_list_meta_context(3)> returns at once and "
+      "reports the outcome through its completion callback.  See "
+      "L<nbd_opt_list_meta_context_queries(3)> for an example "
+      "callback.",
     .see_also = "nbd_aio_opt_list_meta_context(3) "
                 "nbd_opt_list_meta_context_queries(3) "
                 "nbd_opt_set_meta_context(3) nbd_add_meta_context(3) "
@@ -624,12 +901,34 @@ const struct call api_connect_calls[] = {
     .version = "1.16",
     .summary = "list available meta contexts, using explicit query list",
     .description =
-      "Same as L<nbd_opt_list_meta_context(3)> except that the queries "
-      "sent to the server come from the NULL-terminated list C<queries> "
-      "rather than from the handle's list built with "
-      "L<nbd_add_meta_context(3)>, which is left untouched.  The "
-      "C<context> callback sees each returned name and the count of "
-      "replies is returned.",
+      "Only usable in option mode.  Send "
+      "C<NBD_OPT_LIST_META_CONTEXT> for the current export, like "
+      "L<nbd_opt_list_meta_context(3)>, but with the query strings "
+      "taken from C<queries>, a C<NULL>-terminated array of strings, "
+      "instead of from the handle's list built with "
+      "L<nbd_add_meta_context(3)> (which stays as it was).  An empty "
+      "array usually asks the server to list every context it has "
+      "for the export; a query such as C<\"qemu:\"> asks for every "
+      "context in that namespace.\n\n"
+      "The C<context> callback runs once for each name the server "
+      "returns, with the name as a string valid only during the "
+      "call; it must copy anything it wants to keep and must not "
+      "call libnbd on the same handle.  On success the number of "
+      "names returned is the result.\n\n"
+      "  static int\n"
+      "  print_context (void *user_data, const char *name)\n"
+      "  {\n"
+      "    printf (\"%s\\n\", name);\n"
+      "    return 0;\n"
+      "  }\n\n"
+      "  char *queries[] = { \"qemu:\", NULL };\n"
+      "  nbd_opt_list_meta_context_queries (nbd, queries,\n"
+      "    (nbd_context_callback) { .callback = print_context });\n\n"
+      "A server without fixed newstyle makes the call fail with "
+      "C<ENOTSUP> without sending anything; a server that refuses "
+      "the option makes it fail, leaving the handle negotiating.  "
+      "The call blocks until the answer is in; from a callback of "
+      "the same handle it fails with C<EDEADLK>.",
     .see_also = "nbd_aio_opt_list_meta_context_queries(3) "
                 "nbd_opt_list_meta_context(3) "
                 "nbd_opt_set_meta_context_queries(3) nbd_set_opt_mode(3)",
@@ -653,7 +952,13 @@ const struct call api_connect_calls[] = {
       "extended headers are negotiated, so this call matters mainly for "
       "testing unusual sequences, usually together with "
       "L<nbd_set_request_meta_context(3)> set to false.  Selecting "
-      "another export afterwards discards the result.",
+      "another export afterwards discards the result."
+      "\n\n"
+      "Against a server that is not fixed newstyle the call fails "
+      "with C<ENOTSUP> and sends nothing.  Like the other blocking "
+      "option calls it waits for the full answer and fails with "
+      "C<EDEADLK> from a callback of the same handle; "
+      "L<nbd_aio_opt_set_meta_context(3)> does not wait.",
     .see_also = "nbd_aio_opt_set_meta_context(3) "
                 "nbd_opt_set_meta_context_queries(3) "
                 "nbd_set_request_meta_context(3) nbd_add_meta_context(3) "
@@ -668,11 +973,25 @@ const struct call api_connect_calls[] = {
     .version = "1.16",
     .summary = "select specific meta contexts, using explicit query list",
     .description =
-      "Like L<nbd_opt_set_meta_context(3)>, but the names requested are "
-      "taken from the NULL-terminated list C<queries> instead of the "
-      "handle's own list, which is not changed.  Accepted contexts are "
-      "reported to the C<context> callback and counted in the return "
-      "value.",
+      "Only usable in option mode.  Send C<NBD_OPT_SET_META_CONTEXT> "
+      "for the current export, like L<nbd_opt_set_meta_context(3)>, "
+      "but request the names in C<queries>, a C<NULL>-terminated "
+      "array of strings, instead of those in the handle's list "
+      "(which is not changed).  Each context the server accepts is "
+      "reported to the C<context> callback and becomes usable for "
+      "L<nbd_block_status(3)> once the export is entered with "
+      "L<nbd_opt_go(3)>; the number accepted is returned.\n\n"
+      "A successful call replaces any contexts selected before, and "
+      "selecting a different export with L<nbd_set_export_name(3)> "
+      "forgets them.  Since L<nbd_opt_go(3)> would normally send the "
+      "handle's own list again, pair this call with "
+      "L<nbd_set_request_meta_context(3)> set to false when the "
+      "explicit choice must survive.\n\n"
+      "Without fixed newstyle the call fails with C<ENOTSUP> and "
+      "sends nothing; a server that supports neither structured "
+      "replies nor extended headers usually refuses the option.  The "
+      "call blocks until the answer is in; from a callback of the "
+      "same handle it fails with C<EDEADLK>.",
     .see_also = "nbd_aio_opt_set_meta_context_queries(3) "
                 "nbd_opt_set_meta_context(3) "
                 "nbd_opt_list_meta_context_queries(3) nbd_set_opt_mode(3)",
@@ -702,10 +1021,18 @@ const struct call api_connect_calls[] = {
     .version = "1.4",
     .summary = "end negotiation and close the connection",
     .description =
-      "Queue the abort request of L<nbd_opt_abort(3)> without waiting.  "
-      "When L<nbd_aio_is_connecting(3)> becomes false the exchange is "
-      "over and the connection has been closed.  Unlike the other "
-      "option calls this takes no completion callback.",
+      "Queue the C<NBD_OPT_ABORT> request of L<nbd_opt_abort(3)> and "
+      "return at once, without waiting for the server.  The "
+      "program's event loop then drives the handle "
+      "(L<nbd_aio_notify_read(3)>, L<nbd_aio_notify_write(3)> or "
+      "L<nbd_poll(3)>) until L<nbd_aio_is_connecting(3)> becomes "
+      "false, by which time the connection has been closed and "
+      "L<nbd_aio_is_closed(3)> is true.\n\n"
+      "Unlike the other C<nbd_aio_opt_*> calls this one takes no "
+      "completion callback: ending the session cannot usefully fail "
+      "from the client's point of view.  A return of -1 means the "
+      "request was not queued, for instance because the handle is "
+      "not negotiating.",
     .see_also = "nbd_opt_abort(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_closed(3) nbd_set_opt_mode(3)",
   },
@@ -857,7 +1184,17 @@ const struct call api_connect_calls[] = {
       "sent to the server (see L<nbd_aio_in_flight(3)>) are dropped "
       "instead of being transmitted before the disconnect request.\n\n"
       "Unknown bits are rejected with C<EINVAL>; C<LIBNBD_SHUTDOWN_MASK> "
-      "holds every flag this version understands.",
+      "holds every flag this version understands."
+      "\n\n"
+      "The call waits until the server has closed the connection (or "
+      "it breaks), driving the handle meanwhile so that replies to "
+      "commands still in flight are processed and their completion "
+      "callbacks run.  It then returns 0, and "
+      "L<nbd_aio_is_closed(3)> is true.  Commands issued afterwards "
+      "fail with C<EINVAL>.  Called from a callback of the same "
+      "handle it fails with C<EDEADLK>; a program with its own event "
+      "loop uses L<nbd_aio_disconnect(3)> instead, which only queues "
+      "the request.",
     .see_also = "nbd_aio_disconnect(3) nbd_aio_opt_abort(3) nbd_close(3) "
                 "nbd_aio_in_flight(3) nbd_create(3)",
   },
@@ -878,7 +1215,18 @@ const struct call api_connect_calls[] = {
       "recommends disconnecting only once L<nbd_aio_in_flight(3)> "
       "reaches zero so that the server can shut down cleanly.  C<flags> "
       "is reserved and must be 0 (C<EINVAL> otherwise).  The blocking "
-      "L<nbd_shutdown(3)> uses this call when appropriate.",
+      "L<nbd_shutdown(3)> uses this call when appropriate."
+      "\n\n"
+      "Once the request is queued, L<nbd_aio_is_closed(3)> becomes "
+      "true after the request has been written and the server has "
+      "closed its end.  Commands issued afterwards fail with "
+      "C<EINVAL>, and a second disconnect request fails with "
+      "C<EINVAL> too.  Replies to commands still in flight may still "
+      "be received while the connection shuts down; commands that "
+      "get no reply complete with an error.  Compared with "
+      "L<nbd_shutdown(3)>, which waits, this call only queues the "
+      "request, so a program's event loop must keep driving the "
+      "handle until it is closed.",
     .see_also = "nbd_shutdown(3) nbd_aio_is_closed(3) "
                 "nbd_aio_in_flight(3) nbd_create(3)",
   },
@@ -903,7 +1251,16 @@ const struct call api_connect_calls[] = {
       "example a connected handle with no commands in flight, the call "
       "never returns.  The blocking calls of the library are built on "
       "this function; applications with their own event loop should "
-      "rather use L<nbd_aio_get_fd(3)> and the notify calls.",
+      "rather use L<nbd_aio_get_fd(3)> and the notify calls."
+      "\n\n"
+      "It returns -1 with C<EDEADLK> from a callback of the same "
+      "handle, with C<EINVAL> when there is nothing to wait for (the "
+      "handle is not connected, or is closed or dead), and with the "
+      "connection's error when servicing the socket breaks the "
+      "connection.  If another thread is already waiting on the "
+      "handle, for instance inside a blocking call, this call waits "
+      "for that thread to make progress rather than reading the "
+      "socket itself.",
     .see_also = "nbd_poll2(3) nbd_aio_get_fd(3) nbd_aio_get_direction(3) "
                 "nbd_aio_notify_read(3) nbd_aio_notify_write(3)",
   },
@@ -923,7 +1280,18 @@ const struct call api_connect_calls[] = {
       "exactly like L<nbd_poll(3)>.\n\n"
       "C<timeout> is in milliseconds, or -1 to wait indefinitely.  The "
       "return value is 0 on timeout and 1 if the handle made progress or "
-      "C<fd> became readable; reading from C<fd> is left to the caller.",
+      "C<fd> became readable; reading from C<fd> is left to the caller."
+      "\n\n"
+      "The call takes part in the handle's waiting like a blocking "
+      "call: if another thread is already waiting on the handle, "
+      "this one waits for that thread to make progress instead of "
+      "polling the socket itself.  It fails with C<EDEADLK> from a "
+      "callback of the same handle, and with C<EINVAL> when there is "
+      "nothing to wait for (the handle has no connection, or it is "
+      "closed or dead).  A typical use is a thread that runs the "
+      "handle's event loop and must also react to requests from "
+      "other threads, which write a byte to a pipe whose read end is "
+      "C<fd>.",
     .see_also = "nbd_poll(3) nbd_aio_get_fd(3) nbd_aio_get_direction(3)",
   },
 
@@ -940,7 +1308,27 @@ const struct call api_connect_calls[] = {
       "events to wait for is given by L<nbd_aio_get_direction(3)>.  The "
       "descriptor still belongs to the handle: do not read, write, close "
       "or otherwise modify it.\n\n"
-      "The call fails if no connection has been started yet.",
+      "The call fails if no connection has been started yet."
+      "\n\n"
+      "The descriptor exists from the moment a connect call has "
+      "started the connection (for L<nbd_connect_command(3)> and "
+      "socket activation, once the child has been started); before "
+      "that the call fails with C<EINVAL>.  It stays the same for "
+      "the whole connection, so it only needs to be registered with "
+      "C<epoll> or a main loop once; but a TCP connection that falls "
+      "back to another address gets a new descriptor, so fetch it "
+      "again after L<nbd_aio_is_connecting(3)> becomes false.\n\n"
+      "A typical loop waits on it like this:\n\n"
+      "  struct pollfd pfd = { .fd = nbd_aio_get_fd (nbd) };\n"
+      "  unsigned dir = nbd_aio_get_direction (nbd);\n"
+      "  pfd.events = (dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |\n"
+      "               (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0);\n"
+      "  if (poll (&pfd, 1, -1) > 0) {\n"
+      "    if (pfd.revents & (POLLIN | POLLHUP | POLLERR))\n"
+      "      nbd_aio_notify_read (nbd);\n"
+      "    else if (pfd.revents & POLLOUT)\n"
+      "      nbd_aio_notify_write (nbd);\n"
+      "  }",
     .see_also = "nbd_aio_get_direction(3) nbd_aio_notify_read(3) "
                 "nbd_aio_notify_write(3) nbd_poll(3)",
   },
@@ -979,10 +1367,24 @@ const struct call api_connect_calls[] = {
     .version = "1.0",
     .summary = "notify that the connection is readable",
     .description =
-      "Tell the state machine that the socket from L<nbd_aio_get_fd(3)> "
-      "has data to read (or has hung up); it then reads what it can and "
-      "advances.  Call this from your event loop after the socket was "
-      "reported readable.",
+      "For programs with their own event loop: tell the library that "
+      "the socket from L<nbd_aio_get_fd(3)> is readable (or has hung "
+      "up).  The library then reads whatever has arrived, advances "
+      "the handshake or processes replies, runs the completion and "
+      "chunk callbacks of commands that finished.  It never waits "
+      "for more data than "
+      "is already there.\n\n"
+      "Call it after C<poll>, C<epoll> or a similar mechanism "
+      "reported the descriptor readable while "
+      "L<nbd_aio_get_direction(3)> included "
+      "C<LIBNBD_AIO_DIRECTION_READ>.  A spurious call, when nothing "
+      "is actually readable, is harmless.\n\n"
+      "It fails with C<EDEADLK> when called from a callback of the "
+      "same handle.  Otherwise -1 means the connection broke while "
+      "it was being serviced (a read error, the server hanging up, "
+      "or a protocol violation); the handle is then dead "
+      "(L<nbd_aio_is_dead(3)>) and the commands still in flight have "
+      "been failed.",
     .see_also = "nbd_aio_notify_write(3) nbd_aio_get_fd(3) "
                 "nbd_aio_get_direction(3)",
   },
@@ -994,10 +1396,18 @@ const struct call api_connect_calls[] = {
     .version = "1.0",
     .summary = "notify that the connection is writable",
     .description =
-      "Tell the state machine that the socket from L<nbd_aio_get_fd(3)> "
-      "can accept more data; it then sends what is pending and advances.  "
-      "Call this from your event loop after the socket was reported "
-      "writable.",
+      "For programs with their own event loop: tell the library that "
+      "the socket from L<nbd_aio_get_fd(3)> can accept more data.  "
+      "The library then writes as much of the pending requests (or "
+      "handshake data) as the socket takes, and carries on with "
+      "whatever follows, without waiting.\n\n"
+      "Call it only after the descriptor was reported writable while "
+      "L<nbd_aio_get_direction(3)> included "
+      "C<LIBNBD_AIO_DIRECTION_WRITE>: if the handle is not waiting "
+      "to write the call fails with C<EINVAL> and changes nothing.  "
+      "From a callback of the same handle it fails with C<EDEADLK>.  "
+      "A failure while writing makes the handle dead "
+      "(L<nbd_aio_is_dead(3)>) and fails the commands in flight.",
     .see_also = "nbd_aio_notify_read(3) nbd_aio_get_fd(3) "
                 "nbd_aio_get_direction(3)",
   },
@@ -1007,18 +1417,35 @@ const struct call api_connect_calls[] = {
 
   STATE_QUERY ("aio_is_created", "1.0",
                "check if the connection has just been created",
-               "Return true while the handle is still in its initial "
-               "state, before any of the connect calls has been made.",
+               "Return true while the handle is in its initial state: "
+               "made by L<nbd_create(3)> and not yet connecting.  This is "
+               "the only state in which the connect calls and most "
+               "settings (such as L<nbd_set_tls(3)> or "
+               "L<nbd_set_opt_mode(3)>) are accepted.\n\n"
+               "Like the other C<nbd_aio_is_*> calls it only reads the "
+               "state, never blocks and cannot fail, so it may be used "
+               "from any thread or callback.  Exactly one of the state "
+               "queries is true at any moment.",
                "nbd_aio_is_connecting(3) nbd_create(3) "
                "nbd_connection_state(3)"),
 
   STATE_QUERY ("aio_is_connecting", "1.0",
                "check if the connecting is in progress",
                "Return true while a connection attempt or handshake is "
-               "under way, including while an option request issued in "
-               "option mode is waiting for its answer.  It becomes false "
-               "when the handle reaches the negotiating, ready, closed or "
-               "dead state.",
+               "under way: from the moment a connect call (or its "
+               "C<nbd_aio_connect_*> form) has started, through the "
+               "socket connection, the newstyle or oldstyle greeting, "
+               "the option exchange and any TLS handshake.  In option "
+               "mode it is also true while an C<nbd_opt_*> or "
+               "C<nbd_aio_opt_*> request is waiting for the server's "
+               "answer.\n\n"
+               "A program driving the handshake with its own event loop "
+               "keeps calling L<nbd_aio_notify_read(3)> or "
+               "L<nbd_aio_notify_write(3)> (as L<nbd_aio_get_direction(3)> "
+               "asks) while this is true.  It becomes false when the "
+               "handle reaches the negotiating, ready, closed or dead "
+               "state; the last one means the attempt failed, and "
+               "L<nbd_get_error(3)> after the failing call says why.",
                "nbd_aio_is_negotiating(3) nbd_aio_is_ready(3) "
                "nbd_aio_connect(3) nbd_connection_state(3)"),
 
@@ -1027,7 +1454,15 @@ const struct call api_connect_calls[] = {
                "Return true when the handle is in option mode "
                "(L<nbd_set_opt_mode(3)>) and idle in the negotiation "
                "phase, meaning the next step is up to the client: an "
-               "C<nbd_opt_*> or C<nbd_aio_opt_*> call.",
+               "C<nbd_opt_*> or C<nbd_aio_opt_*> call.\n\n"
+               "The handle gets here when a connect call finishes the "
+               "greeting in option mode, and comes back here after each "
+               "option request completes, including a failed "
+               "L<nbd_opt_go(3)>, so that another export or setting can "
+               "be tried.  It leaves the state with a successful "
+               "L<nbd_opt_go(3)> (to ready) or with L<nbd_opt_abort(3)> "
+               "(to closed).  Without option mode, or with an oldstyle "
+               "server, the handle never enters it.",
                "nbd_set_opt_mode(3) nbd_opt_go(3) "
                "nbd_aio_is_connecting(3) nbd_connection_state(3)"),
 
@@ -1052,19 +1487,34 @@ const struct call api_connect_calls[] = {
 
   STATE_QUERY ("aio_is_dead", "1.0",
                "check if the connection is dead",
-               "Return true if the connection failed irrecoverably, for "
-               "instance because of a protocol violation or an I/O error.  "
-               "The only thing left to do with such a handle is "
-               "L<nbd_close(3)>.",
+               "Return true if the connection failed irrecoverably: the "
+               "socket connection or handshake failed, the server broke "
+               "the protocol or hung up, a read or write on the socket "
+               "failed, or the connection was ended by a timeout or by "
+               "L<nbd_ext_cancel(3)> (see L<libnbd-ext(3)>).  Every command "
+               "still in flight is then completed with an error, so its "
+               "completion callback sees a non-zero C<*error>.\n\n"
+               "The reason is reported by the call that noticed the "
+               "failure, through L<nbd_get_error(3)> and "
+               "L<nbd_get_errno(3)>; later calls that need a connection "
+               "fail with C<EINVAL>.  A dead handle cannot be reconnected: "
+               "close it with L<nbd_close(3)> and create a new one.",
                "nbd_aio_is_closed(3) nbd_close(3) nbd_get_error(3) "
                "nbd_connection_state(3)"),
 
   STATE_QUERY ("aio_is_closed", "1.0",
                "check if the connection is closed",
                "Return true once the connection has been shut down in an "
-               "orderly way, for example after L<nbd_aio_disconnect(3)> or "
-               "L<nbd_aio_opt_abort(3)> has run to completion.  The handle "
-               "can then only be closed.",
+               "orderly way: the client asked to end the session with "
+               "L<nbd_shutdown(3)> or L<nbd_aio_disconnect(3)> (which send "
+               "C<NBD_CMD_DISC>) or with L<nbd_opt_abort(3)> or "
+               "L<nbd_aio_opt_abort(3)> (C<NBD_OPT_ABORT>), and the "
+               "socket has been closed.\n\n"
+               "Unlike the dead state this is not a failure.  Calls that "
+               "need a connection fail with C<EINVAL> from now on; the "
+               "handle's settings and counters (such as "
+               "L<nbd_stats_bytes_sent(3)>) can still be read, and the "
+               "handle is finally released with L<nbd_close(3)>.",
                "nbd_aio_disconnect(3) nbd_shutdown(3) nbd_aio_is_dead(3) "
                "nbd_close(3)"),
 
@@ -1075,10 +1525,16 @@ const struct call api_connect_calls[] = {
     .version = "1.0",
     .summary = "return string describing the state of the connection",
     .description =
-      "Return a short human-readable description of the state the "
-      "handle's state machine is in, intended for debugging.  The string "
-      "is owned by the library and must not be freed.  Its wording is not "
-      "a stable interface; programs should test states with the "
+      "Return a short text describing where the handle's state "
+      "machine is, meant for debug output and error messages.  The "
+      "text starts with an upper case state name (C<CREATED>, "
+      "C<CONNECTING>, C<MAGIC> during the handshake, C<NEGOTIATING>, "
+      "C<READY>, C<PROCESSING>, C<CLOSED> or C<DEAD>), followed by a "
+      "colon and a few words of explanation.\n\n"
+      "The string is static, owned by the library, and must not be "
+      "freed.  Its wording is not a stable interface and may differ "
+      "from other libnbd implementations or versions: programs that "
+      "need to act on the state should test it with the "
       "C<nbd_aio_is_*> calls instead.",
     .see_also = "nbd_aio_is_created(3) nbd_aio_is_connecting(3) "
                 "nbd_aio_is_ready(3) nbd_aio_is_dead(3)",
@@ -1097,7 +1553,14 @@ const struct call api_connect_calls[] = {
       "on unencrypted if the server does not offer it.  With "
       "C<LIBNBD_TLS_REQUIRE> the connection fails rather than proceed "
       "without TLS, and with C<LIBNBD_TLS_DISABLE> it is never tried "
-      "(unless requested manually with L<nbd_opt_starttls(3)>).",
+      "(unless requested manually with L<nbd_opt_starttls(3)>)."
+      "\n\n"
+      "Before the handshake has reached the point where TLS would be "
+      "negotiated the result is false.  For a security decision do "
+      "not rely on checking this after the fact: set "
+      "C<LIBNBD_TLS_REQUIRE> so that an unencrypted connection is "
+      "never made at all.  Statistics such as "
+      "L<nbd_stats_bytes_sent(3)> count the data before encryption.",
     .see_also = "nbd_set_tls(3) nbd_get_tls(3) nbd_opt_starttls(3)",
   },
 

@@ -42,8 +42,19 @@ const struct call api_ext_calls[] = {
     .ret = RET_INT64,
     EXT (.summary = "return the request timeout"),
     .description =
-      "Return the request timeout in milliseconds, 0 if commands may wait "
-      "for ever (see L<nbd_ext_set_request_timeout(3)>).",
+      "Return the per-command timeout of the handle in milliseconds, "
+      "or 0 when commands may wait for their replies indefinitely "
+      "(the default).  The value is the one last given to "
+      "L<nbd_ext_set_request_timeout(3)>, or the one taken from the "
+      "environment variable C<LIBNBD_REQUEST_TIMEOUT> by "
+      "L<nbd_create(3)>, or from a URI's C<request-timeout> "
+      "parameter by L<nbd_connect_uri(3)>.\n\n"
+      "A program can read it to report the effective setting, or to "
+      "restore it after changing it for a single slow operation.  "
+      "This call is an extension of this library; a program detects "
+      "it at compile time with "
+      "C<LIBNBD_HAVE_NBD_EXT_GET_REQUEST_TIMEOUT> after including "
+      "C<libnbd-ext.h>.",
     .see_also = "nbd_ext_set_request_timeout(3) libnbd-ext(3)",
     .cannot_fail = true,
   },
@@ -79,8 +90,19 @@ const struct call api_ext_calls[] = {
     .ret = RET_INT64,
     EXT (.summary = "return the connect timeout"),
     .description =
-      "Return the connect timeout in milliseconds, 0 if none (see "
-      "L<nbd_ext_set_connect_timeout(3)>).",
+      "Return the bound on connecting, in milliseconds, or 0 when "
+      "connecting may take as long as the operating system allows "
+      "(the default).  The value comes from the last "
+      "L<nbd_ext_set_connect_timeout(3)>, or from the environment "
+      "variable C<LIBNBD_CONNECT_TIMEOUT> read by L<nbd_create(3)>, "
+      "or from a URI's C<connect-timeout> parameter applied by "
+      "L<nbd_connect_uri(3)>.\n\n"
+      "While it is non-zero the blocking connect calls also retry a "
+      "server that is not listening yet, until the time is up (see "
+      "L<nbd_ext_set_connect_timeout(3)>).  This call is an "
+      "extension of this library; a program detects it at compile "
+      "time with C<LIBNBD_HAVE_NBD_EXT_GET_CONNECT_TIMEOUT> after "
+      "including C<libnbd-ext.h>.",
     .see_also = "nbd_ext_set_connect_timeout(3) libnbd-ext(3)",
     .cannot_fail = true,
   },
@@ -112,7 +134,16 @@ const struct call api_ext_calls[] = {
       "be called, -1 if there is no deadline (no timeout set, or nothing "
       "is waiting), 0 if a deadline has passed or a cancel is pending. "
       "Use it as the upper bound of the loop's wait, as with "
-      "C<curl_multi_timeout> or C<ares_timeout>.",
+      "C<curl_multi_timeout> or C<ares_timeout>."
+      "\n\n"
+      "The value is rounded up to whole milliseconds, so a loop that "
+      "waits exactly that long does not wake up just before the "
+      "deadline and spin.  It changes whenever a command is issued "
+      "or completes, or a timeout setting changes, so ask again "
+      "before each wait rather than keeping an old value.  The call "
+      "never fails; see the example in "
+      "L<nbd_ext_aio_notify_timeout(3)>.  It is an extension of this "
+      "library, declared in C<libnbd-ext.h>.",
     .see_also = "nbd_ext_aio_notify_timeout(3) nbd_ext_set_request_timeout(3) "
       "nbd_aio_get_fd(3) libnbd-ext(3)",
     .cannot_fail = true,
@@ -122,11 +153,27 @@ const struct call api_ext_calls[] = {
     .ret = RET_ERR,
     EXT (.summary = "act on passed deadlines"),
     .description =
-      "For programs with their own event loop: end the connection if a "
-      "deadline (request or connect timeout) has passed or "
-      "L<nbd_ext_cancel(3)> was called, then return -1 with "
-      "C<ETIMEDOUT> or C<ECANCELED>; otherwise return 0 and do nothing. "
-      "Calling it early is harmless.",
+      "For programs with their own event loop: check the handle's "
+      "deadlines.  If a request timeout "
+      "(L<nbd_ext_set_request_timeout(3)>) or connect timeout "
+      "(L<nbd_ext_set_connect_timeout(3)>) has passed, or "
+      "L<nbd_ext_cancel(3)> was called, the connection is ended and "
+      "the call returns -1 with C<ETIMEDOUT> or C<ECANCELED>; "
+      "otherwise it returns 0 and does nothing.\n\n"
+      "Ending the connection makes the handle dead and fails every "
+      "command still in flight with the same error, through their "
+      "completion callbacks.  Calling it early, or on a handle "
+      "without any timeout, is harmless, so the loop can simply call "
+      "it whenever its wait, bounded by "
+      "L<nbd_ext_aio_get_timeout(3)>, returns:\n\n"
+      "  int64_t ms = nbd_ext_aio_get_timeout (nbd);\n"
+      "  int r = poll (fds, nfds, ms > INT_MAX ? INT_MAX : (int) ms);\n"
+      "  ...\n"
+      "  if (nbd_ext_aio_notify_timeout (nbd) == -1) {\n"
+      "    /* the connection has ended: nbd_get_errno () says why */\n"
+      "  }\n\n"
+      "Blocking calls and L<nbd_poll(3)> check the deadlines "
+      "themselves and need no call to this function.",
     .see_also = "nbd_ext_aio_get_timeout(3) libnbd-ext(3)",
   },
   { .name = NULL },

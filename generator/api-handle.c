@@ -20,21 +20,29 @@
 
 /* nbd_get_request_<feature>: name, first version, summary, the
  * feature in words and as it appears in the setter's and the
- * nbd_get_<feature>_negotiated call's names.
+ * nbd_get_<feature>_negotiated call's names, and the nbd_opt_* call
+ * that requests it by hand.
  */
-#define GET_REQUEST_CALL(nm, ver, summ, what, feature) \
+#define GET_REQUEST_CALL(nm, ver, summ, what, feature, opt) \
   { \
     .name = nm, \
     .ret = RET_BOOL, \
     .version = ver, \
     .summary = summ, \
     .description = \
-      "Report whether the handle will ask for " what ", as set by " \
-      "L<nbd_set_request_" feature "(3)>.  Whether they were actually " \
-      "agreed on a connection is given by " \
-      "L<nbd_get_" feature "_negotiated(3)>.", \
+      "Report whether the handle will ask the server for " what " " \
+      "during the newstyle handshake.  This is true on a new handle " \
+      "and false once L<nbd_set_request_" feature "(3)> was called " \
+      "with false.\n\n" \
+      "The value describes the client's intention only.  The request " \
+      "needs a fixed newstyle server, and the server may refuse it, " \
+      "so whether " what " are in use on the connection is told by " \
+      "L<nbd_get_" feature "_negotiated(3)> once the handshake has " \
+      "got that far.  The setting cannot change after connecting " \
+      "starts; in option mode the feature can still be requested by " \
+      "hand with L<nbd_opt_" opt "(3)>.", \
     .see_also = "nbd_set_request_" feature "(3) " \
-      "nbd_get_" feature "_negotiated(3)", \
+      "nbd_get_" feature "_negotiated(3) nbd_opt_" opt "(3)", \
     .cannot_fail = true, \
   }
 
@@ -50,19 +58,32 @@
     .cannot_fail = true, \
   }
 
+/* How and when every nbd_stats_* counter may be read. */
+#define STATS_READ_NOTE \
+  "The counter only grows: it is never reset on this handle, and it " \
+  "can still be read after the connection has been shut down or has " \
+  "died, which suits a summary printed at the end of a program or a " \
+  "test checking how much traffic an operation caused.  Reading it " \
+  "takes the handle's lock only briefly and sends nothing, so it may " \
+  "be called from any thread at any time; the four counters are not " \
+  "read together atomically, though, so while other threads are " \
+  "issuing commands their values may be slightly out of step."
+
 #define STATS_BYTES_DESC(moved, header, payload, tls) \
   "Return the total number of bytes the client has " moved " the server " \
   "on this handle so far, counting handshake traffic, " header " headers " \
   "and " payload " payloads.  It is 0 before connecting.\n\n" \
   "With TLS the count is of the data " tls " the TLS layer, not of " \
-  "the encrypted bytes on the wire."
+  "the encrypted bytes on the wire.\n\n" \
+  STATS_READ_NOTE
 
 #define STATS_CHUNKS_DESC(moved, examples) \
   "Return how many chunks the client has " moved " so far.  A chunk is a " \
   "unit of the protocol that begins with a magic number and cannot be " \
   "split further, such as " examples "\n\n" \
   "The count bears no fixed relation to the number of API calls made or " \
-  "to the number of network packets."
+  "to the number of network packets.\n\n" \
+  STATS_READ_NOTE
 
 const struct call api_handle_calls[] = {
   /* ---- Handle lifetime and error reporting ---- */
@@ -79,7 +100,24 @@ const struct call api_handle_calls[] = {
       "starts with debugging enabled (see L<nbd_set_debug(3)>).\n\n"
       "On failure (normally C<ENOMEM>) C<NULL> is returned; the reason can be "
       "read with L<nbd_get_error(3)> and L<nbd_get_errno(3)>.  Release the "
-      "handle with L<nbd_close(3)> when done.",
+      "handle with L<nbd_close(3)> when done."
+      "\n\n"
+      "Creating a handle does not touch the network: settings such "
+      "as L<nbd_set_export_name(3)>, L<nbd_set_tls(3)> or "
+      "L<nbd_add_meta_context(3)> are made on the new handle, and "
+      "then one connect call (L<nbd_connect_uri(3)>, "
+      "L<nbd_connect_unix(3)>, ...) uses it.  A handle cannot be "
+      "reconnected once its connection has ended; create a new one "
+      "instead.  Handles are independent of each other, so a program "
+      "may use many at once, each from its own thread or all from "
+      "one event loop.  Besides C<LIBNBD_DEBUG>, this library reads "
+      "the environment variables C<LIBNBD_REQUEST_TIMEOUT> and "
+      "C<LIBNBD_CONNECT_TIMEOUT> here (see L<libnbd-ext(3)>).\n\n"
+      "  struct nbd_handle *nbd = nbd_create ();\n"
+      "  if (nbd == NULL) {\n"
+      "    fprintf (stderr, \"%s\\n\", nbd_get_error ());\n"
+      "    exit (EXIT_FAILURE);\n"
+      "  }",
     .see_also = "nbd_close(3) nbd_get_error(3) nbd_get_errno(3) nbd_set_handle_name(3) "
       "libnbd(3)",
     .no_handle = true,
@@ -101,7 +139,15 @@ const struct call api_handle_calls[] = {
       "status is lost.  Call L<nbd_shutdown(3)> first for an orderly "
       "disconnect.\n\n"
       "No other thread may be using the handle while, or after, it is "
-      "closed.",
+      "closed."
+      "\n\n"
+      "In-flight commands are abandoned without running their "
+      "completion callbacks; the C<free> functions of their closures "
+      "are still called, exactly once.  The handle pointer is "
+      "invalid after the call.  For a subprocess the socket is "
+      "closed first, which makes a well-behaved server exit, and the "
+      "call then waits for it; use L<nbd_kill_subprocess(3)> "
+      "beforehand for a server that does not exit by itself.",
     .see_also = "nbd_create(3) nbd_shutdown(3) nbd_aio_command_completed(3)",
     .handwritten = true,
     .null_handle_ok = true,
@@ -118,7 +164,20 @@ const struct call api_handle_calls[] = {
       "Read it straight after the failure: the string belongs to the library "
       "and is replaced or freed by the next libnbd call from the same thread, "
       "so copy it if it must be kept.  If no call has failed in this thread "
-      "the result may be C<NULL>.",
+      "the result may be C<NULL>."
+      "\n\n"
+      "A typical use prints it at once after a failure:\n\n"
+      "  if (nbd_pread (nbd, buf, sizeof buf, 0, 0) == -1) {\n"
+      "    fprintf (stderr, \"read failed: %s\\n\", nbd_get_error ());\n"
+      "    exit (EXIT_FAILURE);\n"
+      "  }\n\n"
+      "The message usually starts with the name of the failing call "
+      "(for example C<nbd_pread:>) followed by the reason.  Its "
+      "wording is for people and may change between versions; "
+      "programs that need to tell errors apart should use "
+      "L<nbd_get_errno(3)>.  A failure inside a completion "
+      "callback's command is not reported here but through the "
+      "callback's C<*error> or L<nbd_aio_command_completed(3)>.",
     .see_also = "nbd_get_errno(3) nbd_create(3) libnbd(3)",
     .cannot_fail = true,
     .no_handle = true,
@@ -135,7 +194,18 @@ const struct call api_handle_calls[] = {
       "C<errno.h>.  Like L<nbd_get_error(3)> this is thread-local "
       "and must be read straight after the failure.\n\n"
       "Some failures have no matching error number, so the result can be 0 "
-      "even after an error.",
+      "even after an error."
+      "\n\n"
+      "Error numbers are set only when a call fails; a successful "
+      "call does not reset them, so only read this value right after "
+      "a call reported failure (-1 or C<NULL>).  The values used "
+      "follow the usual meanings: for instance C<EINVAL> for a call "
+      "made in the wrong state or with a bad argument, C<EFAULT> for "
+      "a C<NULL> pointer, C<ENOTSUP> for a feature the server or the "
+      "build lacks, C<EDEADLK> for a waiting call made from a "
+      "callback, and the server's own errors translated into "
+      "C<errno> values.  Each call's page lists the ones it can "
+      "produce.",
     .see_also = "nbd_get_error(3) libnbd(3)",
     .cannot_fail = true,
     .no_handle = true,
@@ -150,13 +220,23 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "set or clear the debug flag",
     .description =
-      "Turn debug messages for this handle on (C<debug> true) or off.  While "
-      "enabled, the library reports what it is doing (state machine "
-      "transitions, calls entered and left, protocol traffic summaries).  "
-      "Messages go to the callback installed by L<nbd_set_debug_callback(3)>, "
-      "or to C<stderr> if there is none.\n\n"
-      "New handles start with debugging off, unless the environment variable "
-      "C<LIBNBD_DEBUG> was set to C<1> when L<nbd_create(3)> ran.",
+      "Turn debug messages for this handle on (C<debug> true) or "
+      "off.  While enabled, the library reports what it is doing: "
+      "each API call entered and its result, state changes, and "
+      "summaries of the protocol traffic (options sent, replies "
+      "received, commands issued).  Each message is prefixed with "
+      "the handle name (L<nbd_set_handle_name(3)>) and goes to the "
+      "callback installed by L<nbd_set_debug_callback(3)>, or to "
+      "C<stderr> if there is none.\n\n"
+      "New handles start with debugging off, unless the environment "
+      "variable C<LIBNBD_DEBUG> was exactly C<1> when "
+      "L<nbd_create(3)> ran, which is the usual way to get a trace "
+      "from an unchanged program:\n\n"
+      "  LIBNBD_DEBUG=1 nbdinfo nbd://localhost\n\n"
+      "Debug output may be voluminous and can contain export names "
+      "and other details of the connection, but never the data read "
+      "or written.  The call may be made in any state and cannot "
+      "fail for a valid handle.",
     .see_also = "nbd_get_debug(3) nbd_set_debug_callback(3) nbd_set_handle_name(3)",
   },
   {
@@ -165,8 +245,15 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "return the state of the debug flag",
     .description =
-      "Report whether debug messages are currently enabled on this handle, as "
-      "set by L<nbd_set_debug(3)> or by C<LIBNBD_DEBUG> at creation time.",
+      "Report whether this handle currently produces debug messages: "
+      "true after L<nbd_set_debug(3)> was called with true, or when "
+      "the environment variable C<LIBNBD_DEBUG> was exactly C<1> at "
+      "the time L<nbd_create(3)> made the handle; false otherwise.\n\n"
+      "A program can use it, for example, to decide whether it is "
+      "worth building an expensive diagnostic of its own, or to save "
+      "and later restore the setting around a noisy section.  The "
+      "flag only controls whether messages are produced; where they "
+      "go is decided by L<nbd_set_debug_callback(3)>.",
     .see_also = "nbd_set_debug(3)",
     .cannot_fail = true,
   },
@@ -189,7 +276,26 @@ const struct call api_handle_calls[] = {
       "libnbd functions on the same handle.  A closure with both "
       "C<callback> and C<free> NULL is rejected with C<EFAULT>; one with "
       "only C<free> is accepted (messages then go nowhere) and freed when "
-      "replaced, cleared or at close.",
+      "replaced, cleared or at close."
+      "\n\n"
+      "The callback's return value is ignored.  A program that wants "
+      "the messages in its own log, tagged with the call they came "
+      "from, might do:\n\n"
+      "  static int\n"
+      "  log_debug (void *user_data, const char *context, const char *msg)\n"
+      "  {\n"
+      "    FILE *log = user_data;\n"
+      "    fprintf (log, \"libnbd: %s: %s\\n\", context, msg);\n"
+      "    return 0;\n"
+      "  }\n\n"
+      "  nbd_set_debug (nbd, true);\n"
+      "  nbd_set_debug_callback (nbd, (nbd_debug_callback) {\n"
+      "                                 .callback = log_debug,\n"
+      "                                 .user_data = logfile });\n\n"
+      "The closure's C<free> function, if one is given, is the place "
+      "to release C<user_data>; it runs exactly once, when the "
+      "callback is replaced, cleared with "
+      "L<nbd_clear_debug_callback(3)>, or the handle is closed.",
     .see_also = "nbd_clear_debug_callback(3) nbd_set_debug(3) nbd_get_debug(3)",
   },
   {
@@ -198,9 +304,17 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "clear the debug callback",
     .description =
-      "Remove the debug callback installed by L<nbd_set_debug_callback(3)>, "
-      "calling its free function, so that debug messages go back to "
-      "C<stderr>.  Does nothing when no callback is installed.",
+      "Remove the debug callback installed by "
+      "L<nbd_set_debug_callback(3)>.  Its C<free> function, if any, "
+      "runs at once with the closure's C<user_data>, and from then "
+      "on debug messages are written to C<stderr> again (provided "
+      "debugging is on, see L<nbd_set_debug(3)>).\n\n"
+      "When no callback is installed the call does nothing and still "
+      "succeeds.  It does not change the debug flag itself: to "
+      "silence the handle, call L<nbd_set_debug(3)> with false.  "
+      "Closing the handle with L<nbd_close(3)> frees the callback "
+      "too, so this call is only needed to stop using a callback "
+      "while the handle lives on.",
     .see_also = "nbd_set_debug_callback(3) nbd_set_debug(3)",
   },
   {
@@ -210,12 +324,17 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "set the handle name",
     .description =
-      "Give the handle a name of your choosing.  The name is the prefix of "
-      "every debug message the handle emits, which helps to tell handles "
-      "apart when a program uses several of them.\n\n"
-      "Without this call each handle gets an automatic name that is unique in "
-      "the process, such as C<nbd1>, C<nbd2> and so on.  The string is "
-      "copied.",
+      "Give the handle a name of your choosing, which replaces the "
+      "one chosen by L<nbd_create(3)> (C<nbd1>, C<nbd2>, and so on, "
+      "numbered in the order handles are created in the process).  "
+      "The name is the prefix of every debug message the handle "
+      "produces, so a program using several handles, for instance "
+      "one per server or per thread, can tell their messages apart; "
+      "it does not affect the protocol in any way.\n\n"
+      "The string is copied, so the caller may free or reuse "
+      "C<handle_name> afterwards.  The only failures are a C<NULL> "
+      "string (C<EFAULT>) and running out of memory (C<ENOMEM>).  "
+      "L<nbd_get_handle_name(3)> returns the current name.",
     .see_also = "nbd_get_handle_name(3) nbd_set_debug(3)",
   },
   {
@@ -224,9 +343,16 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get the handle name",
     .description =
-      "Return a newly allocated copy of the handle's name: the one given to "
-      "L<nbd_set_handle_name(3)>, or else the automatically generated "
-      "C<nbdN> name.  The caller must free it.",
+      "Return the name the handle uses as the prefix of its debug "
+      "messages.  It is the string last given to "
+      "L<nbd_set_handle_name(3)>, or, if that was never called, the "
+      "name chosen by L<nbd_create(3)>: C<nbd> followed by a counter "
+      "that grows with every handle the process creates (C<nbd1>, "
+      "C<nbd2>, ...).\n\n"
+      "The result is a newly allocated copy which the caller must "
+      "release with L<free(3)>; changing the name later does not "
+      "affect strings already returned.  The only failure is running "
+      "out of memory (C<ENOMEM>).",
     .see_also = "nbd_set_handle_name(3)",
   },
   {
@@ -236,12 +362,19 @@ const struct call api_handle_calls[] = {
     .version = "1.8",
     .summary = "set the per-handle private data",
     .description =
-      "Store an arbitrary C<uintptr_t> value in the handle for the "
-      "application's own use; libnbd never looks at it.  It is wide enough "
-      "for a pointer or an unsigned integer (language bindings generally "
-      "only offer the integer form).\n\n"
-      "The previous value is returned, which is 0 if nothing was stored "
-      "before.",
+      "Store a value of the program's choosing in the handle, and "
+      "return the value stored before (0 on a new handle).  libnbd "
+      "never reads, frees or changes it; it is simply kept until "
+      "replaced or until the handle is closed, and "
+      "L<nbd_get_private_data(3)> returns it.\n\n"
+      "C<uintptr_t> is wide enough for a pointer, so a program can "
+      "attach its own per-connection structure to the handle and "
+      "find it again where only the handle is at hand, such as in a "
+      "function shared by all connections.  Language bindings may "
+      "use the value for their own purposes, or only offer the "
+      "integer form.  Since the library does not own what the value "
+      "points to, the program must free that itself, typically just "
+      "before L<nbd_close(3)>.",
     .see_also = "nbd_get_private_data(3)",
     .cannot_fail = true,
   },
@@ -251,8 +384,15 @@ const struct call api_handle_calls[] = {
     .version = "1.8",
     .summary = "get the per-handle private data",
     .description =
-      "Return the value last stored with L<nbd_set_private_data(3)>, or 0 if "
-      "none was ever stored.",
+      "Return the value last stored in the handle with "
+      "L<nbd_set_private_data(3)>, or 0 if nothing was ever stored.  "
+      "The library never reads or changes this value itself, so it "
+      "comes back exactly as it was stored.\n\n"
+      "A typical use is to find the application's own per-connection "
+      "structure from code that is only given the handle: store a "
+      "pointer cast to C<uintptr_t> after L<nbd_create(3)> and cast "
+      "it back here.\n\n"
+      "  struct conn *c = (struct conn *) nbd_get_private_data (nbd);",
     .see_also = "nbd_set_private_data(3)",
     .cannot_fail = true,
   },
@@ -292,11 +432,17 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get the export name",
     .description =
-      "Return a newly allocated copy of the export name the handle requests "
-      "(the caller frees it).  This is the name the client asks for; the "
-      "server may know the same export under another name, which "
-      "L<nbd_get_canonical_export_name(3)> can reveal (common when the "
-      "default export C<\"\"> is requested).",
+      "Return the name of the export that the handle asks the server "
+      "for: the string set with L<nbd_set_export_name(3)>, the path "
+      "taken from a URI by L<nbd_connect_uri(3)>, or the empty "
+      "string (the server's default export) on a new handle.  The "
+      "result is newly allocated and the caller must free it; the "
+      "only failure is C<ENOMEM>.\n\n"
+      "This is the client's request, not necessarily the server's "
+      "name for the export.  After L<nbd_set_full_info(3)> the name "
+      "the server uses can be read with "
+      "L<nbd_get_canonical_export_name(3)>, which often differs when "
+      "the default export C<\"\"> was requested.",
     .see_also = "nbd_set_export_name(3) nbd_connect_uri(3) "
       "nbd_get_canonical_export_name(3)",
   },
@@ -326,9 +472,15 @@ const struct call api_handle_calls[] = {
     .version = "1.12",
     .summary = "see if NBD_OPT_GO requests block size",
     .description =
-      "Report whether the handle will ask the server for block size "
-      "constraints while negotiating, as controlled by "
-      "L<nbd_set_request_block_size(3)>.",
+      "Report whether the handle asks the server for the export's "
+      "block size constraints (minimum, preferred and maximum block "
+      "sizes) while negotiating: true unless "
+      "L<nbd_set_request_block_size(3)> turned it off.  On the wire "
+      "the request is an C<NBD_INFO_BLOCK_SIZE> item in the "
+      "C<NBD_OPT_GO> or C<NBD_OPT_INFO> option.\n\n"
+      "This only tells what the client will ask; the sizes the "
+      "server actually reported are read with "
+      "L<nbd_get_block_size(3)> once the export has been selected.",
     .see_also = "nbd_set_request_block_size(3) nbd_get_block_size(3)",
   },
   {
@@ -347,7 +499,16 @@ const struct call api_handle_calls[] = {
       "This is only a hint: the server may still omit the details, and "
       "information libnbd does not understand is ignored.  Block size "
       "information is governed separately by "
-      "L<nbd_set_request_block_size(3)>.",
+      "L<nbd_set_request_block_size(3)>."
+      "\n\n"
+      "On the wire the request adds C<NBD_INFO_NAME> and "
+      "C<NBD_INFO_DESCRIPTION> to the list of information items sent "
+      "with C<NBD_OPT_GO> and C<NBD_OPT_INFO>; nothing changes for "
+      "oldstyle servers or the old C<NBD_OPT_EXPORT_NAME> path, "
+      "which cannot carry such requests.  Set it before connecting, "
+      "or in option mode before L<nbd_opt_info(3)> or "
+      "L<nbd_opt_go(3)>; tools that list exports, such as C<nbdinfo "
+      "--list>, turn it on to show each export's description.",
     .see_also = "nbd_get_full_info(3) nbd_get_canonical_export_name(3) "
       "nbd_get_export_description(3) nbd_set_request_block_size(3) nbd_opt_info(3)",
   },
@@ -357,9 +518,15 @@ const struct call api_handle_calls[] = {
     .version = "1.4",
     .summary = "see if NBD_OPT_GO requests extra details",
     .description =
-      "Report whether the handle will ask the server for optional export "
-      "details (canonical name and description), as set by "
-      "L<nbd_set_full_info(3)>.",
+      "Report whether the handle asks the server for the optional "
+      "export details, that is the canonical name (C<NBD_INFO_NAME>) "
+      "and the description (C<NBD_INFO_DESCRIPTION>), when it sends "
+      "C<NBD_OPT_GO> or C<NBD_OPT_INFO>.  The value is false on a "
+      "new handle and true after L<nbd_set_full_info(3)> was called "
+      "with true.\n\n"
+      "Asking does not oblige the server to answer: whether the "
+      "details arrived shows in L<nbd_get_canonical_export_name(3)> "
+      "and L<nbd_get_export_description(3)>.",
     .see_also = "nbd_set_full_info(3) nbd_get_canonical_export_name(3) "
       "nbd_get_export_description(3)",
   },
@@ -400,10 +567,15 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get the TLS request setting",
     .description =
-      "Return the handle's TLS policy, one of the C<LIBNBD_TLS_*> values set "
-      "by L<nbd_set_tls(3)> (or by a URI).  This is what the client will "
-      "attempt, not the outcome: use L<nbd_get_tls_negotiated(3)> to learn "
-      "whether a connection actually uses TLS.",
+      "Return the handle's TLS policy: C<LIBNBD_TLS_DISABLE> (the "
+      "default), C<LIBNBD_TLS_ALLOW> or C<LIBNBD_TLS_REQUIRE>, as "
+      "chosen with L<nbd_set_tls(3)> or by the scheme of a URI "
+      "passed to L<nbd_connect_uri(3)> (C<nbds:> and its variants "
+      "require TLS).\n\n"
+      "This is what the client intends, not what happened: with "
+      "C<LIBNBD_TLS_ALLOW> the connection may well have ended up "
+      "unencrypted, so ask L<nbd_get_tls_negotiated(3)> after "
+      "connecting to learn whether TLS is in use.",
     .see_also = "nbd_set_tls(3) nbd_get_tls_negotiated(3)",
     .cannot_fail = true,
   },
@@ -438,10 +610,22 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "set whether we verify the identity of the server",
     .description =
-      "Choose whether the server's certificate must be validated against the "
-      "certificate authority and must match the server's host name.  When "
-      "not set explicitly, verification is done for TCP connections using "
-      "certificate authentication and skipped otherwise.\n\n"
+      "Choose whether the server's X.509 certificate is checked "
+      "during the TLS handshake.  When C<verify> is true (the "
+      "default) the certificate chain must lead to a trusted "
+      "certificate authority (the C<ca-cert.pem> of "
+      "L<nbd_set_tls_certificates(3)>, or the system's trusted CAs), "
+      "and if the handle knows a host name for the server (from "
+      "L<nbd_connect_tcp(3)>, a TCP URI or "
+      "L<nbd_set_tls_hostname(3)>) the certificate must also be "
+      "issued for that name.  Over a Unix socket with no host name "
+      "set only the chain is checked.  A failed check makes the "
+      "handshake, and therefore the connect call, fail.\n\n"
+      "Passing false accepts any certificate, which gives encryption "
+      "but no assurance about who is at the other end; it is only "
+      "sensible for testing.  The setting has no effect with "
+      "pre-shared keys (L<nbd_set_tls_psk_file(3)>), where both "
+      "sides prove themselves through the shared key.\n\n"
       TLS_SETTING_NOTE,
     .see_also = "nbd_get_tls_verify_peer(3) nbd_set_tls(3) nbd_set_tls_certificates(3) "
       "nbd_set_tls_hostname(3)",
@@ -452,8 +636,13 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get whether we verify the identity of the server",
     .description =
-      "Report whether the handle will verify the server's certificate, as set "
-      "by L<nbd_set_tls_verify_peer(3)>.",
+      "Report whether the server's certificate will be verified "
+      "during the TLS handshake: true on a new handle, or whatever "
+      "was last given to L<nbd_set_tls_verify_peer(3)> (a URI's "
+      "C<tls-verify-peer> parameter sets it too).  See that page for "
+      "what the verification checks.\n\n"
+      "The value is reported whether or not TLS is enabled; it only "
+      "matters once L<nbd_set_tls(3)> asks for TLS with certificates.",
     .see_also = "nbd_set_tls_verify_peer(3)",
     .cannot_fail = true,
   },
@@ -465,9 +654,17 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "set the TLS username",
     .description =
-      "Set the identity the client presents when authenticating with a TLS "
-      "pre-shared key (see L<nbd_set_tls_psk_file(3)>).  If it is never set, "
-      "the name of the local user running the program is used.\n\n"
+      "Set the user name the client presents when it authenticates "
+      "with a TLS pre-shared key.  The server looks the name up in "
+      "its own key file, and the client uses the key stored under "
+      "the same name in the file given to "
+      "L<nbd_set_tls_psk_file(3)>, so both files must have an entry "
+      "for it.  The string is copied.\n\n"
+      "When no name is set the client uses the name of the local "
+      "user that the program runs as (its effective user ID).  "
+      "Certificate based TLS ignores this setting.  A URI passed to "
+      "L<nbd_connect_uri(3)> may set it too, through its user part "
+      "or the C<tls-username> parameter.\n\n"
       TLS_SETTING_NOTE,
     .see_also = "nbd_get_tls_username(3) nbd_set_tls_psk_file(3) nbd_set_tls(3)",
   },
@@ -477,9 +674,16 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "get the current TLS username",
     .description =
-      "Return a newly allocated copy of the PSK user name that will be used, "
-      "either the one set by L<nbd_set_tls_username(3)> or the local user "
-      "name.  The caller must free it.",
+      "Return the user name that will be presented for TLS "
+      "pre-shared key authentication: the one set with "
+      "L<nbd_set_tls_username(3)> (or by a URI), or, when none was "
+      "set, the name of the local user the program runs as, looked "
+      "up in the password database from the effective user ID.  The "
+      "result is newly allocated and the caller must free it.\n\n"
+      "Besides C<ENOMEM>, the call fails when no name was set and "
+      "the local user cannot be found in the password database; the "
+      "error number is then the one the lookup reported, or "
+      "C<ENOENT>.",
     .see_also = "nbd_set_tls_username(3)",
   },
   {
@@ -495,7 +699,15 @@ const struct call api_handle_calls[] = {
       "certificates.  There is no default: PSK authentication is not "
       "attempted unless a file is given.  The key is looked up under the "
       "name from L<nbd_set_tls_username(3)>.\n\n"
-      TLS_SETTING_NOTE,
+      TLS_SETTING_NOTE
+      "\n\n"
+      "The file is only read when the TLS handshake starts, during a "
+      "connect call; it is not checked here.  The connect call then "
+      "fails if the file cannot be opened or read (with the error "
+      "number from the system, such as C<ENOENT> or C<EACCES>), or "
+      "with C<EINVAL> when the file has no entry for the user name "
+      "or the key is not valid hexadecimal.  Keep the file readable "
+      "only by the user running the program, since it holds secrets.",
     .see_also = "nbd_set_tls_username(3) nbd_set_tls(3) nbd_set_uri_allow_local_file(3)",
   },
   {
@@ -512,7 +724,15 @@ const struct call api_handle_calls[] = {
       "connections like L<nbd_connect_unix(3)>.  Setting it is handy when the "
       "socket leads to a proxy and the certificate belongs to the real "
       "server behind it.\n\n"
-      TLS_SETTING_NOTE,
+      TLS_SETTING_NOTE
+      "\n\n"
+      "The name is also sent in the TLS handshake as the server name "
+      "indication, so that a server hosting several names can pick "
+      "the right certificate (this is skipped when the name is a "
+      "numeric IP address).  Verification still requires "
+      "L<nbd_set_tls_verify_peer(3)> to be true, its default.  The "
+      "string is copied; L<nbd_get_tls_hostname(3)> reports the name "
+      "in effect.",
     .see_also = "nbd_get_tls_hostname(3) nbd_set_tls(3) nbd_set_tls_verify_peer(3)",
   },
   {
@@ -521,11 +741,18 @@ const struct call api_handle_calls[] = {
     .version = "1.22",
     .summary = "get the effective TLS hostname",
     .description =
-      "Return a newly allocated copy of the TLS server name in effect: the "
-      "one set by L<nbd_set_tls_hostname(3)>, or else the host the handle "
-      "connected to (L<nbd_connect_tcp(3)>, or a TCP URI).  When there is "
-      "neither the result is an empty string, which is not an error.  The "
-      "caller must free it.",
+      "Return the host name that TLS checks the server's certificate "
+      "against (and sends as the server name indication).  It is the "
+      "name set with L<nbd_set_tls_hostname(3)> if any; otherwise "
+      "the host the handle connected to with L<nbd_connect_tcp(3)> "
+      "or a TCP URI.\n\n"
+      "Before connecting, or for connections without a host such as "
+      "L<nbd_connect_unix(3)>, L<nbd_connect_socket(3)> or "
+      "L<nbd_connect_command(3)>, there may be no name at all: the "
+      "result is then the empty string, which is not an error, and "
+      "the certificate chain alone is verified.  The string is newly "
+      "allocated and must be freed by the caller; the only failure "
+      "is C<ENOMEM>.",
     .see_also = "nbd_set_tls_hostname(3)",
   },
   {
@@ -559,9 +786,15 @@ const struct call api_handle_calls[] = {
     .version = "1.24",
     .summary = "get the current TLS priority",
     .description =
-      "Return a newly allocated copy of the GnuTLS priority string the handle "
-      "will use: the one set by L<nbd_set_tls_priority(3)>, or else the "
-      "default chosen when libnbd was built.  The caller must free it.",
+      "Return the GnuTLS priority string that the handle will use "
+      "when a TLS session starts.  It is the string last set with "
+      "L<nbd_set_tls_priority(3)> or by a URI's C<tls-priority> "
+      "parameter (when L<nbd_set_uri_allow_tls_priority(3)> allows "
+      "it), or else the default chosen when the library was built "
+      "(C<NORMAL> unless the build picked another).\n\n"
+      "The string is returned as stored: it is not checked here, "
+      "only when TLS starts.  The result is newly allocated and the "
+      "caller must free it; the only failure is C<ENOMEM>.",
     .see_also = "nbd_set_tls_priority(3) nbd_create(3)",
   },
 
@@ -580,7 +813,17 @@ const struct call api_handle_calls[] = {
       "depend on it.  Turning it off is mainly useful to test how a server "
       "copes with simpler clients.\n\n"
       "Turning it off also stops extended headers from being requested, "
-      "whatever L<nbd_set_request_extended_headers(3)> says.",
+      "whatever L<nbd_set_request_extended_headers(3)> says."
+      "\n\n"
+      "On the wire the request is C<NBD_OPT_STRUCTURED_REPLY>, sent "
+      "during the handshake only to fixed newstyle servers (and only "
+      "when extended headers were not agreed, since those imply "
+      "structured replies).  A server that refuses it is still "
+      "usable, with simple replies.  The setting can only be changed "
+      "before connecting; in option mode the request can be made by "
+      "hand with L<nbd_opt_structured_reply(3)>, and "
+      "L<nbd_get_structured_replies_negotiated(3)> tells what was "
+      "agreed.",
     .see_also = "nbd_get_request_structured_replies(3) "
       "nbd_get_structured_replies_negotiated(3) nbd_set_request_extended_headers(3) "
       "nbd_set_handshake_flags(3) nbd_opt_structured_reply(3) nbd_can_meta_context(3) "
@@ -588,7 +831,8 @@ const struct call api_handle_calls[] = {
   },
   GET_REQUEST_CALL ("get_request_structured_replies", "1.2",
                     "see if structured replies are attempted",
-                    "structured replies", "structured_replies"),
+                    "structured replies", "structured_replies",
+                    "structured_reply"),
   {
     .name = "set_request_extended_headers",
     .args = { A_BOOL ("request") },
@@ -602,14 +846,25 @@ const struct call api_handle_calls[] = {
       "block status requests; it is requested by default.  Turning it off "
       "is mainly useful for testing servers.\n\n"
       "Because extended headers imply structured replies, this setting is "
-      "ignored when L<nbd_set_request_structured_replies(3)> is false.",
+      "ignored when L<nbd_set_request_structured_replies(3)> is false."
+      "\n\n"
+      "On the wire the request is C<NBD_OPT_EXTENDED_HEADERS>, sent "
+      "during the handshake before the export is selected, and only "
+      "to a fixed newstyle server.  If the server refuses, the "
+      "client falls back to asking for structured replies, so a "
+      "refusal never prevents the connection.  After connecting, "
+      "L<nbd_get_extended_headers_negotiated(3)> tells what was "
+      "agreed.  The setting can only be changed before connecting "
+      "(C<EINVAL> otherwise); in option mode the request can still "
+      "be made later by hand with L<nbd_opt_extended_headers(3)>.",
     .see_also = "nbd_get_request_extended_headers(3) "
       "nbd_get_extended_headers_negotiated(3) nbd_set_request_structured_replies(3) "
       "nbd_opt_extended_headers(3)",
   },
   GET_REQUEST_CALL ("get_request_extended_headers", "1.18",
                     "see if extended headers are attempted",
-                    "extended headers", "extended_headers"),
+                    "extended headers", "extended_headers",
+                    "extended_headers"),
   {
     .name = "set_handshake_flags",
     .args = { A_FLAGS ("flags", "handshake_flags") },
@@ -647,7 +902,13 @@ const struct call api_handle_calls[] = {
       "values.  Before a connection is made this is the set the client is "
       "prepared to use (see L<nbd_set_handshake_flags(3)>); once connected it "
       "is the set both sides actually agreed on.\n\n"
-      NEWER_BITS_NOTE,
+      NEWER_BITS_NOTE
+      "\n\n"
+      "The flags are only exchanged in the newstyle handshake: with "
+      "an oldstyle server none apply.  A program that needs to know "
+      "whether the server uses fixed newstyle can look for "
+      "C<LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE> in the result after "
+      "connecting, together with L<nbd_get_protocol(3)>.",
     .see_also = "nbd_set_handshake_flags(3) nbd_get_protocol(3) nbd_aio_is_created(3) "
       "nbd_aio_is_ready(3)",
     .cannot_fail = true,
@@ -666,7 +927,16 @@ const struct call api_handle_calls[] = {
       "CVE-2022-0485 in an application).\n\n"
       "Setting C<request> to false skips the zeroing, saving a little time "
       "for programs that never use the buffer after a failed read or that "
-      "initialize it themselves.",
+      "initialize it themselves."
+      "\n\n"
+      "The zeroing is a plain C<memset> of the whole buffer, so for "
+      "very large reads it costs about as much as one extra pass "
+      "over the memory.  The setting applies to every read issued on "
+      "the handle from then on, including commands already being "
+      "prepared by other threads, and can be changed at any time.  "
+      "Only turn it off when the program checks every read's result; "
+      "the data in a buffer after a failed read is never meaningful "
+      "either way.",
     .see_also = "nbd_get_pread_initialize(3) nbd_pread(3) nbd_pread_structured(3) "
       "nbd_aio_pread(3) nbd_set_strict_mode(3)",
   },
@@ -676,8 +946,16 @@ const struct call api_handle_calls[] = {
     .version = "1.12",
     .summary = "see whether libnbd pre-initializes read buffers",
     .description =
-      "Report whether read buffers are zeroed before use, as set by "
-      "L<nbd_set_pread_initialize(3)>.  The default is true.",
+      "Report whether the read calls (L<nbd_pread(3)>, "
+      "L<nbd_pread_structured(3)> and their C<nbd_aio_*> forms) zero "
+      "the caller's buffer before doing anything else.  This is true "
+      "on a new handle and stays so unless "
+      "L<nbd_set_pread_initialize(3)> turns it off.\n\n"
+      "While it is true, a buffer passed to a read that fails, or "
+      "that the server answers only in part, holds zeroes (or some "
+      "of the data) rather than whatever the memory contained "
+      "before, so a program that forgets to check for an error "
+      "cannot leak old memory contents.",
     .see_also = "nbd_set_pread_initialize(3) nbd_pread(3)",
     .cannot_fail = true,
   },
@@ -721,8 +999,16 @@ const struct call api_handle_calls[] = {
     .version = "1.6",
     .summary = "see which strictness flags are in effect",
     .description =
-      "Return the client-side checks in force as a bitmask of "
-      "C<LIBNBD_STRICT_*> values (see L<nbd_set_strict_mode(3)>).  "
+      "Return the client-side checks applied to commands before they "
+      "are sent, as a bitmask of C<LIBNBD_STRICT_*> values.  A new "
+      "handle has every check this build knows about enabled; "
+      "L<nbd_set_strict_mode(3)> describes each bit and how to "
+      "change them.\n\n"
+      "To switch off one check while keeping the others, including "
+      "ones added by later versions, read the current value and "
+      "clear the bit:\n\n"
+      "  nbd_set_strict_mode (nbd,\n"
+      "                       nbd_get_strict_mode (nbd) & ~LIBNBD_STRICT_BOUNDS);\n\n"
       NEWER_BITS_NOTE,
     .see_also = "nbd_set_strict_mode(3)",
     .cannot_fail = true,
@@ -744,7 +1030,27 @@ const struct call api_handle_calls[] = {
       "L<nbd_opt_go(3)> returns to negotiating so another export may be "
       "tried; L<nbd_opt_abort(3)> ends the session cleanly.\n\n"
       "The default is false.  Oldstyle servers have no option phase, so the "
-      "setting has no effect with them.",
+      "setting has no effect with them."
+      "\n\n"
+      "A program that lists a server's exports and then opens the "
+      "one it wants might do (with C<show_export> as in the example "
+      "of L<nbd_opt_list(3)>):\n\n"
+      "  nbd_set_opt_mode (nbd, true);\n"
+      "  if (nbd_connect_uri (nbd, \"nbd://example.com\") == -1)\n"
+      "    goto error;\n"
+      "  /* the handle is negotiating: ask questions */\n"
+      "  if (nbd_opt_list (nbd, (nbd_list_callback) {\n"
+      "                           .callback = show_export }) == -1)\n"
+      "    goto error;\n"
+      "  nbd_set_export_name (nbd, \"disk2\");\n"
+      "  if (nbd_opt_go (nbd) == -1)\n"
+      "    goto error;\n"
+      "  /* the handle is ready: nbd_pread etc. work from here on */\n\n"
+      "The setting can only be changed before connecting; calling it "
+      "later fails with C<EINVAL>.  Settings that are only read at "
+      "the end of the handshake, such as the export name, the meta "
+      "context list and L<nbd_set_full_info(3)>, may still be "
+      "changed while negotiating.",
     .see_also = "nbd_get_opt_mode(3) nbd_aio_is_negotiating(3) nbd_opt_go(3) "
       "nbd_opt_abort(3) nbd_opt_info(3) nbd_opt_list(3) nbd_opt_starttls(3) "
       "nbd_set_export_name(3)",
@@ -755,8 +1061,15 @@ const struct call api_handle_calls[] = {
     .version = "1.4",
     .summary = "return whether option mode was enabled",
     .description =
-      "Report whether connecting will pause in the option phase, as set by "
-      "L<nbd_set_opt_mode(3)>.",
+      "Report whether option mode is enabled: true after "
+      "L<nbd_set_opt_mode(3)> was called with true, false on a new "
+      "handle.  In option mode the connect calls stop once the "
+      "newstyle handshake reaches the option phase, and the handle "
+      "stays negotiating (L<nbd_aio_is_negotiating(3)>) until the "
+      "program finishes with L<nbd_opt_go(3)> or L<nbd_opt_abort(3)>.\n\n"
+      "The setting says nothing about the server: an oldstyle server "
+      "has no option phase, so a handle connected to one goes "
+      "straight to the ready state even when this returns true.",
     .see_also = "nbd_set_opt_mode(3) nbd_aio_is_negotiating(3)",
     .cannot_fail = true,
   },
@@ -779,7 +1092,11 @@ const struct call api_handle_calls[] = {
       "Turning it off avoids renegotiating when L<nbd_opt_info(3)> and "
       "L<nbd_opt_go(3)> are used on the same export, and leaves the timing "
       "to L<nbd_opt_set_meta_context(3)> for tests.  Without negotiated "
-      "contexts, L<nbd_block_status(3)> will fail.",
+      "contexts, L<nbd_block_status(3)> will fail."
+      "\n\n"
+      "The setting may be changed before connecting and, in option "
+      "mode, while negotiating; changing it has no effect on "
+      "contexts already agreed.",
     .see_also = "nbd_get_request_meta_context(3) nbd_add_meta_context(3) "
       "nbd_opt_set_meta_context(3) nbd_opt_list_meta_context(3) nbd_opt_go(3) "
       "nbd_opt_info(3) nbd_can_meta_context(3) nbd_block_status(3)",
@@ -790,8 +1107,16 @@ const struct call api_handle_calls[] = {
     .version = "1.16",
     .summary = "see if connect automatically requests meta contexts",
     .description =
-      "Report whether meta contexts are requested automatically while "
-      "connecting, as set by L<nbd_set_request_meta_context(3)>.",
+      "Report whether the handshake automatically selects the "
+      "metadata contexts listed with L<nbd_add_meta_context(3)>, by "
+      "sending C<NBD_OPT_SET_META_CONTEXT> before C<NBD_OPT_GO> (or "
+      "C<NBD_OPT_INFO>).  This is true on a new handle and false "
+      "after L<nbd_set_request_meta_context(3)> was called with "
+      "false.\n\n"
+      "Even when it is true nothing is sent if the list is empty or "
+      "the server supports neither structured replies nor extended "
+      "headers; which contexts were actually agreed is told by "
+      "L<nbd_can_meta_context(3)>.",
     .see_also = "nbd_set_request_meta_context(3) nbd_add_meta_context(3)",
   },
   {
@@ -812,7 +1137,20 @@ const struct call api_handle_calls[] = {
       "with L<nbd_get_nr_meta_contexts(3)> and L<nbd_get_meta_context(3)> and "
       "empty it with L<nbd_clear_meta_contexts(3)>.  After connecting, "
       "L<nbd_can_meta_context(3)> tells which contexts the server accepted.\n\n"
-      "Names are UTF-8; names over 4096 bytes fail with C<ENAMETOOLONG>.",
+      "Names are UTF-8; names over 4096 bytes fail with C<ENAMETOOLONG>."
+      "\n\n"
+      "The name is copied.  Set up the list before connecting, or in "
+      "option mode before L<nbd_opt_go(3)>; the contexts are "
+      "requested with C<NBD_OPT_SET_META_CONTEXT> as part of the "
+      "handshake (see L<nbd_set_request_meta_context(3)>).  For "
+      "example, to learn which areas of an export are allocated and "
+      "which parts of a qemu dirty bitmap are set:\n\n"
+      "  nbd_add_meta_context (nbd, LIBNBD_CONTEXT_BASE_ALLOCATION);\n"
+      "  nbd_add_meta_context (nbd, \"qemu:dirty-bitmap:backup0\");\n"
+      "  if (nbd_connect_uri (nbd, uri) == -1)\n"
+      "    goto error;\n"
+      "  if (nbd_can_meta_context (nbd, LIBNBD_CONTEXT_BASE_ALLOCATION) != 1)\n"
+      "    fprintf (stderr, \"server has no allocation information\\n\");",
     .see_also = "nbd_clear_meta_contexts(3) nbd_get_nr_meta_contexts(3) "
       "nbd_get_meta_context(3) nbd_can_meta_context(3) nbd_block_status(3) "
       "nbd_set_request_meta_context(3) nbd_opt_list_meta_context(3)",
@@ -823,10 +1161,20 @@ const struct call api_handle_calls[] = {
     .version = "1.6",
     .summary = "return the current number of requested meta contexts",
     .description =
-      "Return how many names are in the handle's list of metadata contexts "
-      "to request, as built by L<nbd_add_meta_context(3)>.  This counts "
-      "requests only; which ones the server granted is answered by "
-      "L<nbd_can_meta_context(3)>.",
+      "Return the number of metadata context names in the handle's "
+      "request list, the list that L<nbd_add_meta_context(3)> "
+      "appends to and L<nbd_clear_meta_contexts(3)> empties.  A new "
+      "handle has none.  Together with L<nbd_get_meta_context(3)> it "
+      "lets a program walk the list:\n\n"
+      "  ssize_t n = nbd_get_nr_meta_contexts (nbd);\n"
+      "  for (ssize_t i = 0; i < n; i++) {\n"
+      "    char *name = nbd_get_meta_context (nbd, i);\n"
+      "    ...\n"
+      "    free (name);\n"
+      "  }\n\n"
+      "The list only records what the client will request; the "
+      "server may accept some, all or none of the names, as "
+      "L<nbd_can_meta_context(3)> tells after connecting.",
     .see_also = "nbd_add_meta_context(3) nbd_get_meta_context(3) "
       "nbd_clear_meta_contexts(3) nbd_can_meta_context(3)",
   },
@@ -837,10 +1185,15 @@ const struct call api_handle_calls[] = {
     .version = "1.6",
     .summary = "return the i'th meta context request",
     .description =
-      "Return a newly allocated copy of entry C<i> (counting from 0) of the "
-      "list built by L<nbd_add_meta_context(3)>; the caller must free it.  "
-      "C<i> must be less than L<nbd_get_nr_meta_contexts(3)>, otherwise the "
-      "call fails with C<EINVAL>.",
+      "Return entry C<i> (counting from 0) of the handle's list of "
+      "metadata contexts to request, in the order they were added "
+      "with L<nbd_add_meta_context(3)>.  The result is a newly "
+      "allocated copy which the caller must free.\n\n"
+      "C<i> must be less than L<nbd_get_nr_meta_contexts(3)>; a "
+      "larger index fails with C<EINVAL>.  Out of memory gives "
+      "C<ENOMEM>.  The entry is the name as requested, which the "
+      "server may not have accepted; see L<nbd_can_meta_context(3)> "
+      "for that.",
     .see_also = "nbd_add_meta_context(3) nbd_get_nr_meta_contexts(3) "
       "nbd_clear_meta_contexts(3)",
   },
@@ -851,10 +1204,18 @@ const struct call api_handle_calls[] = {
     .version = "1.6",
     .summary = "reset the list of requested meta contexts",
     .description =
-      "Empty the list of metadata contexts to request, so that it can be "
-      "refilled with L<nbd_add_meta_context(3)>.  This is mostly useful in "
-      "option mode (L<nbd_set_opt_mode(3)>), to try different sets of "
-      "contexts against successive exports before L<nbd_opt_go(3)>.",
+      "Empty the handle's list of metadata contexts to request, so "
+      "that it can be refilled with L<nbd_add_meta_context(3)>.  "
+      "Nothing is sent to the server, and contexts already agreed on "
+      "a connection are not withdrawn by this call.\n\n"
+      "It is mainly of use in option mode (L<nbd_set_opt_mode(3)>): "
+      "after probing one export with one set of contexts, clear the "
+      "list, add another set and then issue L<nbd_opt_info(3)>, "
+      "L<nbd_opt_go(3)> or L<nbd_opt_set_meta_context(3)>, which "
+      "send the new list.  Lists given explicitly to the "
+      "C<*_queries> calls, such as "
+      "L<nbd_opt_set_meta_context_queries(3)>, do not use the "
+      "handle's list at all.",
     .see_also = "nbd_add_meta_context(3) nbd_get_nr_meta_contexts(3) "
       "nbd_get_meta_context(3) nbd_set_opt_mode(3) nbd_opt_set_meta_context(3)",
   },
@@ -873,7 +1234,17 @@ const struct call api_handle_calls[] = {
       "refused.  C<mask> is a bitwise OR of C<LIBNBD_ALLOW_TRANSPORT_TCP>, "
       "C<LIBNBD_ALLOW_TRANSPORT_UNIX>, C<LIBNBD_ALLOW_TRANSPORT_VSOCK> and "
       "C<LIBNBD_ALLOW_TRANSPORT_SSH>.  Everything is allowed by default.\n\n"
-      MASK_NOTE ("LIBNBD_ALLOW_TRANSPORT_MASK"),
+      MASK_NOTE ("LIBNBD_ALLOW_TRANSPORT_MASK")
+      "\n\n"
+      "The check happens when the URI is parsed, before anything is "
+      "connected: a URI whose scheme names a transport outside "
+      "C<mask> (C<nbd:> and C<nbds:> are TCP, C<nbd+unix:> is Unix, "
+      "C<nbd+vsock:> vsock and C<nbd+ssh:> SSH) makes "
+      "L<nbd_connect_uri(3)> fail with C<EPERM>.  Programs that take "
+      "URIs from untrusted users typically restrict this, for "
+      "example to TCP only so that a URI cannot reach local Unix "
+      "sockets or start an SSH command.  Direct calls such as "
+      "L<nbd_connect_unix(3)> are not affected.",
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_set_uri_allow_tls(3) "
       "nbd_set_uri_allow_local_file(3)",
   },
@@ -891,7 +1262,15 @@ const struct call api_handle_calls[] = {
       "- C<LIBNBD_TLS_ALLOW>: both plain (C<nbd:>) and TLS (C<nbds:>) schemes "
       "are accepted.  This is the default.\n"
       "- C<LIBNBD_TLS_REQUIRE>: only TLS schemes are accepted.\n\n"
-      "Other values fail with C<EINVAL>.",
+      "Other values fail with C<EINVAL>."
+      "\n\n"
+      "The check is made when the URI is parsed, so a URI that "
+      "breaks the rule fails with C<EPERM> before any connection is "
+      "attempted.  C<LIBNBD_TLS_REQUIRE> suits a program that must "
+      "never send data unencrypted, whatever URI it is given.  This "
+      "setting only concerns URIs: the TLS policy of the connection "
+      "itself is set by the URI's scheme, or by L<nbd_set_tls(3)> "
+      "for the direct connect calls.",
     .see_also = "nbd_connect_uri(3) nbd_set_uri_allow_transports(3) "
       "nbd_set_uri_allow_local_file(3) nbd_set_tls(3)",
   },
@@ -903,10 +1282,19 @@ const struct call api_handle_calls[] = {
     .version = "1.2",
     .summary = "allow NBD URIs to reference local files",
     .description =
-      "Decide whether a URI given to L<nbd_connect_uri(3)> may make libnbd "
-      "read files from the local file system.  This is off by default, which "
-      "protects programs that accept URIs from untrusted sources.  At present "
-      "the only affected URI parameter is C<tls-psk-file>.",
+      "Decide whether a URI passed to L<nbd_connect_uri(3)> or "
+      "L<nbd_aio_connect_uri(3)> may name files on the local machine "
+      "for libnbd to read.  The query parameters concerned are "
+      "C<tls-psk-file> and C<tls-certificates>.  The default is "
+      "false, so a URI that contains either fails with C<EPERM> "
+      "before any connection is attempted.\n\n"
+      "Keep it off in programs that take URIs from users or other "
+      "untrusted places: otherwise a URI could make the program read "
+      "a file it can access but the URI's author cannot.  Enable it "
+      "when the URIs come from a trusted configuration.  Files set "
+      "directly with L<nbd_set_tls_psk_file(3)> or "
+      "L<nbd_set_tls_certificates(3)> are not affected by this "
+      "setting.",
     .see_also = "nbd_connect_uri(3) nbd_set_uri_allow_transports(3) "
       "nbd_set_uri_allow_tls(3) nbd_set_tls_psk_file(3)",
   },
@@ -923,7 +1311,15 @@ const struct call api_handle_calls[] = {
       "(see L<nbd_set_tls_priority(3)>).  It is refused by default: a "
       "priority string is powerful enough to lower the security of the "
       "connection or to make GnuTLS read local configuration files, which a "
-      "program accepting URIs from others should not allow.",
+      "program accepting URIs from others should not allow."
+      "\n\n"
+      "When the parameter is refused, a URI containing it makes "
+      "L<nbd_connect_uri(3)> fail with C<EPERM> before anything is "
+      "connected.  Allowing it is reasonable when URIs come from a "
+      "trusted configuration, for instance to let an administrator "
+      "ask for a post-quantum key exchange without changing the "
+      "program.  A priority set directly with "
+      "L<nbd_set_tls_priority(3)> is not affected.",
     .see_also = "nbd_connect_uri(3) nbd_set_tls_priority(3) "
       "nbd_set_uri_allow_local_file(3) nbd_create(3)",
   },
@@ -956,9 +1352,15 @@ const struct call api_handle_calls[] = {
     .version = "1.16",
     .summary = "get the socket activation name",
     .description =
-      "Return a newly allocated copy of the socket name set by "
-      "L<nbd_set_socket_activation_name(3)>; the caller must free it.  An "
-      "empty string means none was set, so the server will see C<unknown>.",
+      "Return the name that "
+      "L<nbd_connect_systemd_socket_activation(3)> will give the "
+      "listening socket it passes to the server (through "
+      "C<LISTEN_FDNAMES>).  It is the string set with "
+      "L<nbd_set_socket_activation_name(3)>; on a new handle it is "
+      "the empty string, meaning that the server will see the name "
+      "C<unknown>.\n\n"
+      "The result is newly allocated and the caller must free it; "
+      "the only failure is C<ENOMEM>.",
     .see_also = "nbd_set_socket_activation_name(3) "
       "nbd_connect_systemd_socket_activation(3)",
   },
@@ -977,7 +1379,19 @@ const struct call api_handle_calls[] = {
       "an odd one a development branch whose new calls may still change.  "
       "The release number grows with each release of a branch.\n\n"
       "The string is static and must not be freed.  For compile time checks "
-      "use the C<LIBNBD_HAVE_NBD_*> macros of C<libnbd.h> instead.",
+      "use the C<LIBNBD_HAVE_NBD_*> macros of C<libnbd.h> instead."
+      "\n\n"
+      "Comparing the version at run time is useful when a program "
+      "was built against one version of the library and may run with "
+      "another, to decide whether to use a call added later.  Parse "
+      "the numbers rather than comparing strings:\n\n"
+      "  unsigned major, minor;\n"
+      "  if (sscanf (nbd_get_version (nbd), \"%u.%u\", &major, &minor) == 2 &&\n"
+      "      (major > 1 || (major == 1 && minor >= 18))) {\n"
+      "    /* calls added in 1.18, such as nbd_block_status_64, exist */\n"
+      "  }\n\n"
+      "The answer does not depend on the handle: any handle, in any "
+      "state, gives the same string.",
     .see_also = "nbd_get_package_name(3) nbd_get_version_extra(3) nbd_create(3)",
     .cannot_fail = true,
   },
@@ -1003,8 +1417,13 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "return the name of the library",
     .description =
-      "Return the name of the library as a static string, which is "
-      "C<\"libnbd\"> unless it was renamed when built.  Do not free it.",
+      "Return the name of the library package, which is C<\"libnbd\"> "
+      "for this library unless a build renamed it.  The string is "
+      "static: it remains valid as long as the library is loaded and "
+      "must not be freed.\n\n"
+      "Together with L<nbd_get_version(3)> it is handy for printing "
+      "which library a program is using, for example in the output "
+      "of a C<--version> option.",
     .see_also = "nbd_get_version(3)",
     .cannot_fail = true,
   },
@@ -1014,9 +1433,15 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "true if libnbd was compiled with support for TLS",
     .description =
-      "Return true when the library was built with GnuTLS and can therefore "
-      "use TLS.  When false, L<nbd_set_tls(3)> only accepts "
-      "C<LIBNBD_TLS_DISABLE> and C<nbds:> URIs cannot be used.",
+      "Return true when the library was built with TLS support "
+      "(GnuTLS), false otherwise.  The answer is fixed at build time "
+      "and does not depend on the handle's settings.\n\n"
+      "Without TLS support L<nbd_set_tls(3)> accepts only "
+      "C<LIBNBD_TLS_DISABLE> (other values fail with C<ENOTSUP>), "
+      "and a URI that asks for TLS, such as one with the C<nbds:> "
+      "scheme, cannot be connected to.  A program can therefore test "
+      "this first and give a clear message instead of a failed "
+      "connection.",
     .see_also = "nbd_set_tls(3) nbd_supports_uri(3) nbd_supports_vsock(3)",
     .cannot_fail = true,
   },
@@ -1026,11 +1451,18 @@ const struct call api_handle_calls[] = {
     .version = "1.16",
     .summary = "true if libnbd was compiled with support for AF_VSOCK",
     .description =
-      "Return true when the library was built with support for C<AF_VSOCK> "
-      "sockets, as used by L<nbd_connect_vsock(3)> and C<nbd+vsock:> URIs.  "
-      "This reflects build time support only; on Linux some uses also need "
-      "kernel support at run time, for instance the C<vsock_loopback> module "
-      "for connections to C<VMADDR_CID_LOCAL>.",
+      "Return true when the library was built with support for "
+      "C<AF_VSOCK> sockets, the transport virtual machines use to "
+      "talk to their host (and the host to its guests) without a "
+      "network.  This is what L<nbd_connect_vsock(3)>, "
+      "L<nbd_aio_connect_vsock(3)> and C<nbd+vsock:> or "
+      "C<nbds+vsock:> URIs need; without it they fail with "
+      "C<ENOTSUP>.\n\n"
+      "The answer only reflects how the library was built.  Whether "
+      "a vsock connection can work also depends on the running "
+      "system: on Linux the kernel needs the vsock modules for the "
+      "hypervisor in use, and connections to the local machine "
+      "(C<VMADDR_CID_LOCAL>) need the C<vsock_loopback> module.",
     .see_also = "nbd_connect_vsock(3) nbd_connect_uri(3) nbd_supports_tls(3)",
     .cannot_fail = true,
   },
@@ -1040,9 +1472,13 @@ const struct call api_handle_calls[] = {
     .version = "1.0",
     .summary = "true if libnbd was compiled with support for NBD URIs",
     .description =
-      "Return true when the library was built with the URI parser it needs "
-      "(libxml2), so that L<nbd_connect_uri(3)>, L<nbd_aio_connect_uri(3)> "
-      "and L<nbd_get_uri(3)> can work.",
+      "Return true when the library was built with support for NBD "
+      "URIs, false otherwise.  The answer is fixed at build time.\n\n"
+      "When it is false, L<nbd_connect_uri(3)>, "
+      "L<nbd_aio_connect_uri(3)> and L<nbd_get_uri(3)> always fail "
+      "with C<ENOTSUP>, so a program that lets users give either a "
+      "URI or another kind of address can check this before offering "
+      "the URI form.",
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_get_uri(3) nbd_is_uri(3)",
     .cannot_fail = true,
   },
@@ -1058,7 +1494,14 @@ const struct call api_handle_calls[] = {
       "a local file name in the same argument can use it to pick the "
       "interpretation (C<nbdcopy> does this).\n\n"
       "The test is only a heuristic: a true result does not mean that "
-      "L<nbd_connect_uri(3)> will accept the string or succeed.",
+      "L<nbd_connect_uri(3)> will accept the string or succeed."
+      "\n\n"
+      "The test accepts a string that begins with one of the NBD "
+      "schemes (C<nbd>, C<nbds>, C<nbd+unix>, C<nbds+unix>, "
+      "C<nbd+vsock>, C<nbds+vsock>, C<nbd+ssh>, C<nbds+ssh>) "
+      "followed by C<://>; nothing else in the string is examined, "
+      "and no connection is made.  In a build without URI support "
+      "(see L<nbd_supports_uri(3)>) the call fails with C<ENOTSUP>.",
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_get_uri(3) "
       "nbd_supports_uri(3)",
   },
@@ -1069,14 +1512,25 @@ const struct call api_handle_calls[] = {
     .version = "1.8",
     .summary = "construct an NBD URI for a connection",
     .description =
-      "Try to build an NBD URI which, passed to L<nbd_connect_uri(3)>, would "
-      "reach the same server and export again.  The result is newly "
-      "allocated and must be freed by the caller.\n\n"
-      "This is best effort.  When the handle lacks the information (for "
-      "example after L<nbd_connect_socket(3)> or L<nbd_connect_command(3)>) "
-      "the call fails and returns C<NULL>, with details from "
-      "L<nbd_get_error(3)> and L<nbd_get_errno(3)>.  A returned URI is not "
-      "guaranteed to work, nor to be the best possible one.",
+      "Try to build an NBD URI which, passed to "
+      "L<nbd_connect_uri(3)>, would reach the same server and export "
+      "again.  The scheme follows the transport and whether TLS is "
+      "used (C<nbds:> when TLS is required, or when it was allowed "
+      "and did get negotiated); the path is the export name; for "
+      "Unix sockets the path of the socket goes in the C<socket> "
+      "query parameter.  After a connection made with "
+      "L<nbd_connect_uri(3)> the original URI is returned.  The "
+      "result is newly allocated and must be freed by the caller.\n\n"
+      "This is best effort and it fails, returning C<NULL>, when the "
+      "handle lacks the information: C<EINVAL> when the server "
+      "address is unknown (for example after "
+      "L<nbd_connect_socket(3)> or L<nbd_connect_command(3)>) or is "
+      "an unnamed or abstract Unix socket, C<EAFNOSUPPORT> for an "
+      "address family that has no URI form, and C<ENOTSUP> in a "
+      "build without URI support.  The URI is meant for messages and "
+      "for reconnecting later; it does not contain secrets such as "
+      "the PSK file, and it is not guaranteed to be the only or best "
+      "way to reach the server.",
     .see_also = "nbd_connect_uri(3) nbd_aio_connect_uri(3) nbd_is_uri(3) "
       "nbd_supports_uri(3) nbd_connect_socket(3)",
   },

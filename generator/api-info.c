@@ -30,6 +30,14 @@
   "available yet (in option mode before a successful " \
   "L<nbd_opt_info(3)> or L<nbd_opt_go(3)>), it fails with C<EINVAL>."
 
+/* What strict mode does with a request the flag would allow, when
+ * the flag is clear.
+ */
+#define STRICT_COMMANDS_NOTE(request) \
+  "When this is false and C<LIBNBD_STRICT_COMMANDS> is in effect (the " \
+  "default, see L<nbd_set_strict_mode(3)>), " request " fails with " \
+  "C<EINVAL> without being sent."
+
 /* A call reporting one transmission flag of the export: name, first
  * version, summary, the flag's name after NBD_FLAG_, what a true
  * result means (ending in a full stop), and the see-also list.
@@ -62,7 +70,12 @@ const struct call api_info_calls[] = {
       "In option mode the size becomes available once L<nbd_opt_info(3)> "
       "or L<nbd_opt_go(3)> has succeeded; before that, or when the last "
       "such request failed, the call fails with C<EINVAL>.  "
-      HANDSHAKE_NOTE,
+      HANDSHAKE_NOTE
+      "\n\n"
+      "Requests reaching past the size "
+      "are refused locally with C<EINVAL> (C<ENOSPC> for writes) "
+      "while C<LIBNBD_STRICT_BOUNDS> is set, see "
+      "L<nbd_set_strict_mode(3)>.",
     .see_also = "nbd_get_block_size(3) nbd_opt_info(3) nbd_connect_uri(3) "
                 "nbd_set_export_name(3)",
   },
@@ -113,13 +126,19 @@ const struct call api_info_calls[] = {
               "READ_ONLY",
               "meaning the export cannot be modified: L<nbd_pwrite(3)>, "
               "L<nbd_trim(3)>, L<nbd_zero(3)> and similar modifying "
-              "commands will fail.  Return false when writes are allowed.",
+              "commands will fail.  Return false when writes are allowed.  "
+              "With C<LIBNBD_STRICT_COMMANDS> in effect (the default, see "
+              "L<nbd_set_strict_mode(3)>), L<nbd_pwrite(3)> then fails with "
+              "C<EPERM> without contacting the server; otherwise the request "
+              "is sent and the server refuses it.  Servers mark an export "
+              "read-only when started that way, for example with "
+              "C<qemu-nbd -r> or C<nbdkit -r>.",
               "nbd_pwrite(3) nbd_set_strict_mode(3) nbd_opt_info(3)"),
   EFLAG_CALL ("can_flush", "1.0",
               "does the server support the flush command?",
               "SEND_FLUSH",
               "so that L<nbd_flush(3)> and L<nbd_aio_flush(3)> may be "
-              "used; false otherwise.",
+              "used; false otherwise.  " STRICT_COMMANDS_NOTE ("a flush"),
               "nbd_flush(3) nbd_aio_flush(3) nbd_can_fua(3)"),
   EFLAG_CALL ("can_fua", "1.0",
               "does the server support the FUA flag?",
@@ -127,7 +146,10 @@ const struct call api_info_calls[] = {
               "which means commands that modify data (for instance "
               "L<nbd_pwrite(3)>, L<nbd_zero(3)>, L<nbd_trim(3)>) accept "
               "C<LIBNBD_CMD_FLAG_FUA> to force the change to stable "
-              "storage before the reply; false otherwise.",
+              "storage before the reply; false otherwise.  "
+              STRICT_COMMANDS_NOTE ("a command carrying the flag")
+              "  A program can fall back to L<nbd_flush(3)> after the "
+              "write.",
               "nbd_pwrite(3) nbd_zero(3) nbd_trim(3) nbd_can_flush(3)"),
   EFLAG_CALL ("is_rotational", "1.0",
               "is the NBD disk rotational (like a disk)?",
@@ -142,14 +164,19 @@ const struct call api_info_calls[] = {
               "does the server support the trim command?",
               "SEND_TRIM",
               "so that L<nbd_trim(3)> and L<nbd_aio_trim(3)> may be used "
-              "to discard ranges; false otherwise.",
+              "to discard ranges; false otherwise.  "
+              STRICT_COMMANDS_NOTE ("a trim") "  Trimming is only a hint: the server "
+              "may keep the data, so do not rely on trimmed ranges reading "
+              "back as zeroes (use L<nbd_zero(3)> for that).",
               "nbd_trim(3) nbd_aio_trim(3) nbd_can_zero(3)"),
   EFLAG_CALL ("can_zero", "1.0",
               "does the server support the zero command?",
               "SEND_WRITE_ZEROES",
               "so that L<nbd_zero(3)> and L<nbd_aio_zero(3)> may be used "
               "to write zeroes without sending a data payload; false "
-              "otherwise.",
+              "otherwise.  " STRICT_COMMANDS_NOTE ("a zero request")
+              "  The program then has to write a buffer of zeroes with "
+              "L<nbd_pwrite(3)> instead.",
               "nbd_zero(3) nbd_aio_zero(3) nbd_can_fast_zero(3) "
               "nbd_can_trim(3)"),
   EFLAG_CALL ("can_fast_zero", "1.2",
@@ -191,7 +218,8 @@ const struct call api_info_calls[] = {
               "does the server support the cache command?",
               "SEND_CACHE",
               "so that L<nbd_cache(3)> and L<nbd_aio_cache(3)> may be used "
-              "to ask for data to be prefetched; false otherwise.",
+              "to ask for data to be prefetched; false otherwise.  "
+              STRICT_COMMANDS_NOTE ("a cache request"),
               "nbd_cache(3) nbd_aio_cache(3)"),
   {
     .name = "can_meta_context",
@@ -279,7 +307,14 @@ const struct call api_info_calls[] = {
       "the server attached to the export in use (for example the text "
       "given to C<qemu-nbd -D>).  The caller must free the returned "
       "string.\n\n"
-      FULL_INFO_NOTE ("a description", "none"),
+      FULL_INFO_NOTE ("a description", "none")
+      "\n\n"
+      "The description comes from the C<NBD_INFO_DESCRIPTION> item "
+      "of the reply to C<NBD_OPT_GO> or C<NBD_OPT_INFO>; it "
+      "describes the export currently selected, so in option mode it "
+      "changes with each L<nbd_opt_info(3)> on a different export.  "
+      "It is meant to be shown to people (C<nbdinfo> prints it); "
+      "programs should not parse it.",
     .see_also = "nbd_set_full_info(3) nbd_get_canonical_export_name(3) "
                 "nbd_opt_list(3) nbd_opt_info(3)",
   },
@@ -299,7 +334,14 @@ const struct call api_info_calls[] = {
       "Once set, the result stays true for the rest of the connection, "
       "even if a later L<nbd_opt_structured_reply(3)> is refused by the "
       "server as a duplicate.  Whether libnbd asks for structured "
-      "replies is controlled by L<nbd_set_request_structured_replies(3)>.",
+      "replies is controlled by L<nbd_set_request_structured_replies(3)>."
+      "\n\n"
+      "Before the handshake has got as far as the option phase the "
+      "result is false.  In option mode it can be read at any time "
+      "while negotiating, for instance after an explicit "
+      "L<nbd_opt_structured_reply(3)>.  With an oldstyle server, or "
+      "a server that is not fixed newstyle, it is always false, "
+      "since such servers cannot be asked.",
     .see_also = "nbd_set_request_structured_replies(3) "
                 "nbd_get_request_structured_replies(3) "
                 "nbd_opt_structured_reply(3) "
@@ -352,7 +394,17 @@ const struct call api_info_calls[] = {
       "A cookie of 0 is rejected with C<EINVAL>.  A command whose "
       "completion callback returned 1 is retired automatically and can "
       "no longer be found here.  Use L<nbd_aio_peek_command_completed(3)> "
-      "to learn which cookie to ask about.",
+      "to learn which cookie to ask about."
+      "\n\n"
+      "This call is how a program without completion callbacks "
+      "learns the result of an asynchronous command; the blocking "
+      "calls such as L<nbd_pread(3)> do the same internally and "
+      "retire their own commands, so their cookies are never seen "
+      "here.  It does not wait and does not read from the socket: "
+      "drive the handle (L<nbd_poll(3)>, L<nbd_aio_notify_read(3)>) "
+      "until the command has finished.  A command must be retired "
+      "once for its memory to be released, unless the handle is "
+      "closed.",
     .see_also = "nbd_aio_peek_command_completed(3) nbd_aio_in_flight(3) "
                 "nbd_aio_pread(3) nbd_aio_pwrite(3) nbd_poll(3)",
   },
@@ -369,7 +421,22 @@ const struct call api_info_calls[] = {
       "out whether it succeeded.\n\n"
       "If commands are still queued or awaiting replies but none has "
       "finished, the call returns 0.  If there are no commands at all, "
-      "neither pending nor finished, it fails with C<EINVAL>.",
+      "neither pending nor finished, it fails with C<EINVAL>."
+      "\n\n"
+      "This lets a program that does not use completion callbacks "
+      "find out which command to retire next, without keeping its "
+      "own list of cookies:\n\n"
+      "  int64_t cookie;\n"
+      "  while ((cookie = nbd_aio_peek_command_completed (nbd)) > 0) {\n"
+      "    int r = nbd_aio_command_completed (nbd, cookie);\n"
+      "    /* r is 1 for success; -1 means the command failed */\n"
+      "  }\n\n"
+      "Commands whose completion callback returned 1 were retired at "
+      "once and never show up here.  The call only looks at the "
+      "handle's lists; it never waits and never reads from the "
+      "socket, so replies still unread on the socket are not seen "
+      "until the handle is driven again (L<nbd_poll(3)>, "
+      "L<nbd_aio_notify_read(3)>).",
     .see_also = "nbd_aio_command_completed(3) nbd_aio_in_flight(3) "
                 "nbd_poll(3)",
   },
@@ -388,7 +455,15 @@ const struct call api_info_calls[] = {
       "Disconnecting with L<nbd_aio_disconnect(3)> or L<nbd_shutdown(3)> "
       "does not wait for these commands.  If the server closes the "
       "connection without answering them, they finish with the error "
-      "C<ENOTCONN>, as reported by L<nbd_aio_command_completed(3)>.",
+      "C<ENOTCONN>, as reported by L<nbd_aio_command_completed(3)>."
+      "\n\n"
+      "The count is handy in an event loop to decide whether there "
+      "is anything to wait for, and to bound the number of requests "
+      "kept outstanding at once (many servers cope best with a few "
+      "dozen).  An C<NBD_CMD_DISC> queued by "
+      "L<nbd_aio_disconnect(3)> is not counted.  The call only reads "
+      "the handle's state and cannot fail once the handle is "
+      "connected.",
     .see_also = "nbd_aio_command_completed(3) "
                 "nbd_aio_peek_command_completed(3) nbd_aio_disconnect(3) "
                 "nbd_shutdown(3)",
