@@ -428,6 +428,8 @@ extern int nbd_internal_receive (struct nbd_handle *h, bool readable);
 extern void nbd_internal_abort_commands (struct nbd_handle *h, int errnum);
 extern void nbd_internal_free_commands (struct nbd_handle *h);
 extern bool nbd_internal_has_pending_output (struct nbd_handle *h);
+/* A request part-way written (or TLS holding its bytes). */
+extern bool nbd_internal_output_in_progress (struct nbd_handle *h);
 /* Commands the caller can see in flight: NBD_CMD_DISC is not one. */
 extern size_t nbd_internal_user_in_flight (struct nbd_handle *h);
 extern struct command *nbd_internal_find_command (struct nbd_handle *h, uint64_t cookie);

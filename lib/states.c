@@ -27,10 +27,17 @@ nbd_internal_public_state (struct nbd_handle *h)
   return PUBLIC_DEAD;
 }
 
+/* As libnbd: "processing" while a request is part-way written or a
+ * reply part-way read; a handle that waits for replies which have not
+ * started to arrive is "ready" (and may be given more commands).
+ * Requests queued for the next batch but not yet started count as
+ * issued, as libnbd would already have written them.
+ */
 static bool
 is_processing (struct nbd_handle *h)
 {
-  return h->to_send_head != NULL || h->nr_in_flight > 0;
+  return nbd_internal_output_in_progress (h) || h->rx_cmd != NULL
+    || h->rbuf_start != h->rbuf_end;
 }
 
 int
@@ -353,7 +360,7 @@ nbd_unlocked_connection_state (struct nbd_handle *h)
   case STATE_HANDSHAKE: return "MAGIC: handshaking with the server";
   case STATE_NEGOTIATING: return "NEGOTIATING: waiting for an option request";
   case STATE_TRANSMISSION:
-    return is_processing (h) ? "PROCESSING: commands are in flight"
+    return is_processing (h) ? "PROCESSING: a request or reply is being transferred"
       : "READY: connection is ready to issue commands";
   case STATE_CLOSED: return "CLOSED: connection has been closed";
   case STATE_DEAD: return "DEAD: connection is dead";

@@ -17,6 +17,12 @@ transport_holds_output (struct nbd_handle *h)
 }
 
 bool
+nbd_internal_output_in_progress (struct nbd_handle *h)
+{
+  return h->send_offset > 0 || transport_holds_output (h);
+}
+
+bool
 nbd_internal_has_pending_output (struct nbd_handle *h)
 {
   return h->to_send_head != NULL || transport_holds_output (h);

@@ -558,6 +558,40 @@ test_abandon_after_disconnect (void)
 #undef NW
 }
 
+/* nbd_aio_is_ready / nbd_aio_is_processing as libnbd: requests sent (or
+ * queued for the next batch) and replies not yet arriving: ready.
+ */
+static void
+test_ready_while_waiting (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+  char buf[2][512];
+
+  check_case = "ready while waiting for replies";
+  if (start_nbdkit (&s, "--filter=delay", "memory", "1M", "rdelay=300ms", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  h = new_handle ();
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    for (int i = 0; i < 2; i++) {
+      CHECK (nbd_aio_pread (h, buf[i], 512, 0, NBD_NULL_COMPLETION, 0) > 0,
+             "aio_pread: %s", nbd_get_error ());
+      CHECK_EQ (nbd_aio_is_ready (h), 1);
+      CHECK_EQ (nbd_aio_is_processing (h), 0);
+      CHECK_EQ (nbd_aio_in_flight (h), i + 1);
+    }
+    while (nbd_aio_in_flight (h) > 0)
+      if (nbd_poll (h, -1) == -1)
+        break;
+    CHECK_EQ (nbd_aio_is_ready (h), 1);
+  }
+  nbd_close (h);
+  server_stop (&s);
+  check_case = NULL;
+}
+
 /* Item 16: a duplicate reply right behind the real one. */
 static void
 test_duplicate_reply (void)
@@ -678,6 +712,7 @@ main (void)
 
   test_simple_reply_chunk_error ();
   test_abandon_after_disconnect ();
+  test_ready_while_waiting ();
   test_duplicate_reply ();
   test_max_block_size ();
   test_payload_len_extended ();
