@@ -371,7 +371,11 @@ advance (struct nbd_handle *h, enum stage stage)
       stage = STAGE_EXTENDED_HEADERS;
       continue;
     case STAGE_EXTENDED_HEADERS:
-      if (o->kind == OPT_KIND_AUTO && h->request_eh && fixed_newstyle (h))
+      /* As libnbd: not requesting structured replies also turns off the
+       * automatic request for extended headers (which imply them).
+       */
+      if (o->kind == OPT_KIND_AUTO && h->request_eh && h->request_sr
+          && fixed_newstyle (h))
         return send_option (h, NBD_OPT_EXTENDED_HEADERS, NULL, 0);
       stage = STAGE_STRUCTURED_REPLY;
       continue;

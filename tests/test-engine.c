@@ -592,6 +592,32 @@ test_ready_while_waiting (void)
   check_case = NULL;
 }
 
+/* nbd_set_request_structured_replies (false) also stops the automatic
+ * request for extended headers (nbd_set_request_extended_headers(3)).
+ */
+static void
+test_no_sr_means_no_eh (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+  char buf[512];
+
+  check_case = "no structured replies, no extended headers";
+  start_test_server (&s, PROG, (const char *const []) { NULL });
+  h = new_handle ();
+  CHECK_EQ (nbd_set_request_structured_replies (h, false), 0);
+  CHECK_EQ (nbd_get_request_extended_headers (h), 1);
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    CHECK_EQ (nbd_get_extended_headers_negotiated (h), 0);
+    CHECK_EQ (nbd_get_structured_replies_negotiated (h), 0);
+    EXPECT_OK (nbd_pread (h, buf, sizeof buf, 0, 0));
+    EXPECT_OK (nbd_shutdown (h, 0));
+  }
+  nbd_close (h);
+  server_stop (&s);
+  check_case = NULL;
+}
+
 /* Item 16: a duplicate reply right behind the real one. */
 static void
 test_duplicate_reply (void)
@@ -713,6 +739,7 @@ main (void)
   test_simple_reply_chunk_error ();
   test_abandon_after_disconnect ();
   test_ready_while_waiting ();
+  test_no_sr_means_no_eh ();
   test_duplicate_reply ();
   test_max_block_size ();
   test_payload_len_extended ();
