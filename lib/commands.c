@@ -1012,6 +1012,8 @@ abandon_unsent (struct nbd_handle *h)
     nbd_internal_complete_command (h, abandoned);
     abandoned = next;
   }
+  /* Threads blocked on those commands: now, not at some later poll. */
+  nbd_internal_flush_wakeups (h);
 }
 
 int

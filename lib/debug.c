@@ -13,8 +13,12 @@ emit (struct nbd_handle *h, const char *msg)
   const char *context = nbd_internal_get_error_context ();
   int saved_errno = errno;
 
-  if (h->debug_callback.callback)
+  if (h->debug_callback.callback) {
+    /* A callback like the others: calls that wait are refused there. */
+    h->in_callback++;
     h->debug_callback.callback (h->debug_callback.user_data, context, msg);
+    h->in_callback--;
+  }
   else
     fprintf (stderr, "libnbd: debug: %s: %s: %s\n",
              h->hname ? h->hname : "nbd", context, msg);

@@ -85,6 +85,7 @@ nbd_close (struct nbd_handle *h)
     return;
   nbd_internal_set_error_context ("nbd_close");
   debug (h, "closing handle");
+  nbd_internal_watchdog_stop (h);
 
   /* Commands still queued or in flight are retired first: their
    * callbacks' .free run now, exactly once.

@@ -369,6 +369,8 @@ extern void nbd_internal_wake_leader (struct nbd_handle *h);
  * knows.  Stopped (and joined) by nbd_internal_wait_free.
  */
 extern void nbd_internal_watchdog_kick (struct nbd_handle *h);
+/* First thing in nbd_close: nothing may run beside the teardown. */
+extern void nbd_internal_watchdog_stop (struct nbd_handle *h);
 /* End the connection if a deadline passed or a cancel is pending (-1,
  * error set); 0 otherwise.  For the event-loop entry points.
  */

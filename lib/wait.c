@@ -122,7 +122,9 @@ watchdog_main (void *arg)
       pthread_cond_timedwait (&h->watchdog_cond, &h->lock, &until);
     }
     else if (!h->leader_polling && h->fd >= 0) {
-      debug (h, "request timed out while the program polls: shutting down reads");
+      /* (No debug message: that could run the program's debug callback
+       * in this thread.)
+       */
       shutdown (h->fd, SHUT_RD);
       h->watchdog_fired = true;
     }
@@ -143,8 +145,7 @@ void
 nbd_internal_watchdog_kick (struct nbd_handle *h)
 {
   if (h->watchdog_pid == getpid ()) {
-    if (h->oldest && h->oldest == h->newest)
-      pthread_cond_signal (&h->watchdog_cond);  /* it may sleep with no deadline */
+    pthread_cond_signal (&h->watchdog_cond);  /* it may sleep with no deadline */
     return;
   }
   {
@@ -161,7 +162,7 @@ nbd_internal_watchdog_kick (struct nbd_handle *h)
 }
 
 void
-nbd_internal_wait_free (struct nbd_handle *h)
+nbd_internal_watchdog_stop (struct nbd_handle *h)
 {
   /* (After fork, the child has the record but not the thread.) */
   if (h->watchdog_pid == getpid ()) {
@@ -172,6 +173,12 @@ nbd_internal_wait_free (struct nbd_handle *h)
     pthread_join (h->watchdog, NULL);
   }
   h->watchdog_pid = 0;
+}
+
+void
+nbd_internal_wait_free (struct nbd_handle *h)
+{
+  nbd_internal_watchdog_stop (h);
   pthread_cond_destroy (&h->watchdog_cond);
   if (h->wake_fd >= 0)
     close (h->wake_fd);
@@ -702,6 +709,12 @@ nbd_unlocked_ext_set_request_timeout (struct nbd_handle *h, uint32_t ms)
   nbd_internal_restamp_deadlines (h);
   if (h->leader_polling)
     wake (h);                   /* its poll timeout is stale */
+  /* Commands already in flight: the watchdog must know (and forget a
+   * shutdown it made for the old deadline).
+   */
+  h->watchdog_fired = false;
+  if (h->oldest)
+    nbd_internal_watchdog_kick (h);
   return 0;
 }
 

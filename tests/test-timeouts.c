@@ -15,6 +15,7 @@
  *  - many threads with timeouts on one handle.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -322,6 +323,61 @@ test_tls_timeout (void)
   check_case = NULL;
 }
 
+/* A program polling the socket itself, never asking
+ * nbd_ext_aio_get_timeout: the watchdog makes its poll return at the
+ * deadline, also for a timeout set after the command was issued; and
+ * nbd_close while the watchdog waits is safe.
+ */
+static void
+test_own_poll_loop (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+  char buf[512];
+  double t0;
+  int r = 0;
+
+  check_case = "own poll loop";
+  if (start_nbdkit (&s, "--filter=delay", "memory", "1M", "rdelay=5", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  h = new_handle ();
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    CHECK (nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0) > 0,
+           "aio_pread: %s", nbd_get_error ());
+    /* Only now a timeout: the command in flight gets it. */
+    CHECK_EQ (nbd_ext_set_request_timeout (h, 200), 0);
+    t0 = now ();
+    while (r != -1 && now () - t0 < 10) {
+      struct pollfd pfd = { .fd = nbd_aio_get_fd (h), .events = POLLIN };
+      if (poll (&pfd, 1, -1) == 1)
+        r = nbd_aio_notify_read (h);
+    }
+    CHECK_EQ (r, -1);
+    CHECK (nbd_get_errno () == ETIMEDOUT, "errno %d: %s", nbd_get_errno (),
+           nbd_get_error ());
+    CHECK (now () - t0 < 3, "took %.2f s", now () - t0);
+  }
+  nbd_close (h);
+
+  /* Close while the watchdog sleeps towards a deadline, and right after
+   * one passed.
+   */
+  for (int i = 0; i < 2; i++) {
+    h = new_handle ();
+    if (connect_or_fail (h, s.sock, check_case) == 0) {
+      CHECK_EQ (nbd_ext_set_request_timeout (h, 100), 0);
+      CHECK (nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0) > 0,
+             "aio_pread: %s", nbd_get_error ());
+      usleep (i == 0 ? 20000 : 350000);
+    }
+    nbd_close (h);
+  }
+  server_stop (&s);
+  check_case = NULL;
+}
+
 /* ---- Cancellation ---- */
 
 static struct nbd_handle *cancel_handle;
@@ -440,6 +496,7 @@ main (void)
   test_connect_retry ();
   test_request_timeout ();
   test_tls_timeout ();
+  test_own_poll_loop ();
   test_cancel (false);
   test_cancel (true);
   test_threads_with_timeouts ();
