@@ -15,6 +15,10 @@
  * and one of them must lead next.  Wakeups are collected on h->to_wake and
  * posted once the lock is free (right before the leader's next poll), so
  * a woken follower does not block on the lock the leader still holds.
+ * A follower whose command completed normally is handed its result by
+ * the completing thread, which retires the command for it: it returns
+ * without taking the lock again (nbd_internal_note_lock_released tells
+ * its generated entry point not to unlock).
  * nbd_poll callers that find a leader wait on h->progress for its round.
  * So N threads with blocking calls on one handle have N commands in
  * flight together.
@@ -25,7 +29,9 @@
  * writes (async-signal-safe: an atomic flag and a write).
  *
  * Deadlines (the request and connect timeouts) bound each poll; when one
- * passes, the connection is ended here (nbd_internal_kill).
+ * passes, the connection is ended here (nbd_internal_kill).  For programs
+ * that poll the socket themselves, the watchdog thread (below) makes
+ * their poll return after a passed request deadline.
  *
  * Invariants:
  *  - h->leader_polling is true only while its thread is inside poll(2)
