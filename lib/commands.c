@@ -349,7 +349,12 @@ issue (struct nbd_handle *h, struct command *cmd)
   if (h->request_timeout_ms && cmd->type != NBD_CMD_DISC) {
     cmd->deadline = nbd_internal_now_ns () + (uint64_t) h->request_timeout_ms * 1000000;
     age_list_append (h, cmd);
-    nbd_internal_watchdog_kick (h);
+    /* Only the first deadline can find the watchdog asleep without one
+     * (later ones come after the deadline it already waits for): one
+     * kick, not a wakeup per command.
+     */
+    if (h->oldest == cmd)
+      nbd_internal_watchdog_kick (h);
   }
   h->nr_in_flight++;
   cmd->next = NULL;

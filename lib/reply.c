@@ -717,7 +717,9 @@ nbd_internal_receive (struct nbd_handle *h, bool readable)
     break;
   }
   h->in_run = false;
-  if (UNLIKELY (h->rbuf_cap > RBUF_SIZE || h->scratch_ext_cap || h->scratch_pairs_cap))
+  if (UNLIKELY (h->rbuf_cap > RBUF_SIZE
+                || h->scratch_ext_cap * sizeof *h->scratch_ext > KEEP_SCRATCH_BYTES
+                || h->scratch_pairs_cap * sizeof *h->scratch_pairs > KEEP_SCRATCH_BYTES))
     release_oversized (h);
   return result;
 }

@@ -210,32 +210,49 @@ nbd_internal_wake_leader (struct nbd_handle *h)
 
 /* ---- Followers ---- */
 
-void
-nbd_internal_wake_waiter (struct nbd_handle *h, struct waiter *w)
+/* Where w sits on h->waiters, or NULL if it is not asleep there (it is
+ * on its way already, perhaps posted and running: then its fields must
+ * not be touched).
+ */
+static struct waiter **
+find_asleep (struct nbd_handle *h, struct waiter *w)
 {
   struct waiter **pp = &h->waiters;
 
   while (*pp && *pp != w)
     pp = &(*pp)->next;
-  if (*pp == NULL)
-    return;                     /* already on its way */
+  return *pp ? pp : NULL;
+}
+
+static void
+move_to_wake (struct nbd_handle *h, struct waiter **pp)
+{
+  struct waiter *w = *pp;
+
   *pp = w->next;
   w->next = h->to_wake;
   h->to_wake = w;
 }
 
+void
+nbd_internal_wake_waiter (struct nbd_handle *h, struct waiter *w)
+{
+  struct waiter **pp = find_asleep (h, w);
+
+  if (pp)
+    move_to_wake (h, pp);
+}
+
 bool
 nbd_internal_hand_result (struct nbd_handle *h, struct waiter *w, int error)
 {
-  struct waiter **pp = &h->waiters;
+  struct waiter **pp = find_asleep (h, w);
 
-  while (*pp && *pp != w)
-    pp = &(*pp)->next;
-  if (*pp == NULL)
+  if (pp == NULL)
     return false;               /* being woken already (to lead, say) */
   w->retired = true;
   w->error = error;
-  nbd_internal_wake_waiter (h, w);
+  move_to_wake (h, pp);
   return true;
 }
 
