@@ -116,10 +116,18 @@ const struct call api_ext_calls[] = {
       "milliseconds, and end the connection.\n\n"
       DEAD_NOTE "\n\n"
       "This call may be made from any thread and from a signal handler: "
-      "it takes no lock and allocates nothing (it sets a flag and writes "
-      "to a descriptor the waiting thread polls). For the same reason a "
-      "NULL handle returns -1 without setting an error. If nothing is "
-      "waiting, the connection ends at the next call that waits on it.",
+      "it takes no lock and allocates nothing (it sets a flag, writes "
+      "to a descriptor the waiting thread polls and shuts the socket "
+      "down with L<shutdown(2)>). For the same reason a NULL handle "
+      "returns -1 without setting an error.\n\n"
+      "A program that polls L<nbd_aio_get_fd(3)> itself is woken too: "
+      "the shut-down socket reports readable and writable, and the "
+      "program's next L<nbd_aio_notify_read(3)> or "
+      "L<nbd_aio_notify_write(3)> fails with C<ECANCELED> and ends the "
+      "connection. If nothing is waiting, the server sees the "
+      "connection close at once, and the next call that uses the "
+      "handle (a command, a poll, a notify) finds it cancelled: "
+      "commands in flight or issued then fail with C<ECANCELED>.",
     .see_also = "nbd_ext_set_request_timeout(3) libnbd-ext(3)",
     .unlocked = true,
     .handwritten = true,

@@ -39,10 +39,7 @@ extern char **environ;
 static void
 fail_dead (struct nbd_handle *h)
 {
-  if (h->fd >= 0) {
-    close (h->fd);
-    h->fd = -1;
-  }
+  nbd_internal_close_fd (h);
   h->ops = NULL;
   h->state = STATE_DEAD;
 }
@@ -76,7 +73,7 @@ static int
 start_connect (struct nbd_handle *h, int fd,
                const struct sockaddr *addr, socklen_t addrlen)
 {
-  h->fd = fd;
+  nbd_internal_adopt_fd (h, fd);
   h->ops = &nbd_internal_socket_ops;
 
   if (connect (fd, addr, addrlen) == 0) {
@@ -89,8 +86,7 @@ start_connect (struct nbd_handle *h, int fd,
   }
   else {
     int saved_errno = errno;
-    close (fd);
-    h->fd = -1;
+    nbd_internal_close_fd (h);
     h->ops = NULL;
     errno = saved_errno;
     return -1;
@@ -252,10 +248,7 @@ free_addrs (struct nbd_handle *h)
 static void
 tcp_exhausted (struct nbd_handle *h)
 {
-  if (h->fd >= 0) {
-    close (h->fd);
-    h->fd = -1;
-  }
+  nbd_internal_close_fd (h);
   h->ops = NULL;
   free_addrs (h);
   h->state = STATE_CREATED;
@@ -429,8 +422,7 @@ nbd_internal_connect_finished (struct nbd_handle *h)
   if (h->addrs) {
     /* TCP: move on to the next address. */
     debug (h, "connect: %s, trying the next address", strerror (err));
-    close (h->fd);
-    h->fd = -1;
+    nbd_internal_close_fd (h);
     h->ops = NULL;
     if (tcp_try_next (h) == 0)
       return 0;
@@ -451,7 +443,7 @@ nbd_unlocked_aio_connect_socket (struct nbd_handle *h, int sock)
     set_error (errno, "fcntl");
     return -1;
   }
-  h->fd = sock;
+  nbd_internal_adopt_fd (h, sock);
   h->ops = &nbd_internal_socket_ops;
   connected (h);
   return 0;
@@ -662,7 +654,7 @@ nbd_unlocked_aio_connect_command (struct nbd_handle *h, char **argv)
     fail_dead (h);
     return -1;
   }
-  h->fd = sv[0];
+  nbd_internal_adopt_fd (h, sv[0]);
   h->ops = &nbd_internal_socket_ops;
   connected (h);
   return 0;

@@ -64,6 +64,8 @@ nbd_create (void)
   h->uri_allow_tls = LIBNBD_TLS_ALLOW;
   h->state = STATE_CREATED;
   h->fd = -1;
+  atomic_init (&h->cancel_fd, -1);
+  atomic_init (&h->cancels_using, 0);
   h->pid = -1;
   h->next_cookie = 1;
   debug (h, "opening handle");

@@ -72,6 +72,14 @@ struct transport_ops {
   void (*close) (struct nbd_handle *h);
 };
 extern const struct transport_ops nbd_internal_socket_ops;
+/* The handle's socket: adopt fd as h->fd / close h->fd (if any).  Every
+ * socket the handle owns is set and closed through these two, so that
+ * nbd_ext_cancel never shuts down a descriptor number already reused.
+ */
+extern void nbd_internal_adopt_fd (struct nbd_handle *h, int fd);
+extern void nbd_internal_close_fd (struct nbd_handle *h);
+/* Async-signal-safe: shut the socket down in both directions, if any. */
+extern void nbd_internal_shut_for_cancel (struct nbd_handle *h);
 
 /* ---- Commands ---- */
 struct command {
@@ -171,7 +179,14 @@ struct nbd_handle {
 
   /* Connection. */
   enum state state;
-  int fd;
+  int fd;                       /* set and closed only by transport.c */
+  /* nbd_ext_cancel's copy of fd: it shuts the socket down without the
+   * lock, so it may not read fd.  -1 while there is none or while the
+   * socket is being closed; cancels_using counts the cancels between
+   * reading it and shutdown(2) (transport.c).
+   */
+  atomic_int cancel_fd;
+  atomic_int cancels_using;
   const struct transport_ops *ops;
   void *tls_session;
   pid_t pid;                    /* subprocess of connect_command / socket activation */

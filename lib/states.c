@@ -84,10 +84,8 @@ nbd_internal_close_socket (struct nbd_handle *h)
   nbd_internal_wake_leader (h);
   if (h->fd >= 0 && h->ops)
     h->ops->close (h);
-  else if (h->fd >= 0) {
-    close (h->fd);
-    h->fd = -1;
-  }
+  else
+    nbd_internal_close_fd (h);
 }
 
 /* The connection is unusable: every command still pending fails with
@@ -102,6 +100,13 @@ nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum, const char 
 
   if (h->state == STATE_DEAD || h->state == STATE_CLOSED)
     return;
+  /* With a cancel pending, whatever the death looks like (the EOF or
+   * EPIPE that nbd_ext_cancel's shutdown causes, say) it is the cancel's.
+   */
+  if (atomic_exchange (&h->cancel_requested, false)) {
+    errnum = cmd_errnum = ECANCELED;
+    msg = "the call was cancelled (nbd_ext_cancel)";
+  }
   if (msg)
     set_error (errnum, "%s", msg);
   why = msg ? msg : nbd_internal_get_error_body ();
@@ -275,8 +280,9 @@ nbd_unlocked_aio_notify_read (struct nbd_handle *h)
 
   if (nbd_internal_refuse_in_callback (h) == -1)
     return -1;
-  /* A passed deadline first: the readability may be the watchdog's
-   * shutdown (wait.c), which must read as a timeout, not an EOF.
+  /* A passed deadline or a cancel first: the readability may be the
+   * watchdog's or nbd_ext_cancel's shutdown (wait.c), which must read as
+   * a timeout or a cancel, not an EOF.
    */
   if (nbd_internal_check_deadlines (h) == -1) {
     nbd_internal_flush_wakeups (h);
@@ -300,6 +306,11 @@ nbd_unlocked_aio_notify_write (struct nbd_handle *h)
   if (!(nbd_unlocked_aio_get_direction (h) & LIBNBD_AIO_DIRECTION_WRITE)) {
     set_error (EINVAL, "nbd_aio_notify_write: the handle is %s and is not "
                "waiting to write", nbd_internal_state_name (h));
+    return -1;
+  }
+  /* As notify_read: a cancel's shutdown makes the socket writable too. */
+  if (nbd_internal_check_deadlines (h) == -1) {
+    nbd_internal_flush_wakeups (h);
     return -1;
   }
   r = nbd_internal_run (h, false, true);

@@ -316,9 +316,7 @@ tls_close (struct nbd_handle *h)
   free_tls (get_tls (h));
   h->tls_session = NULL;
   h->tls_handshaking = false;
-  if (h->fd >= 0)
-    close (h->fd);
-  h->fd = -1;
+  nbd_internal_close_fd (h);
   h->ops = &nbd_internal_socket_ops;
 }
 

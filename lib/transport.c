@@ -3,10 +3,59 @@
  */
 #include <config.h>
 
+#include <assert.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+/* ---- Owning the socket ----
+ *
+ * nbd_ext_cancel shuts the socket down so that a program blocked in its
+ * own poll(2) on nbd_aio_get_fd wakes up too.  It runs in any thread or
+ * in a signal handler, without the lock, so it uses h->cancel_fd, and
+ * closing must not free that descriptor number while a cancel is between
+ * reading it and its shutdown(2): the closer withdraws the copy first,
+ * then waits for cancels_using to drop to zero.  A cancel that read the
+ * copy counted itself before, so the closer sees it (sequentially
+ * consistent atomics); one that reads it after sees -1.  The wait cannot
+ * deadlock on a signal handler in the closing thread: the handler runs
+ * to its end before the thread goes on.
+ */
+void
+nbd_internal_adopt_fd (struct nbd_handle *h, int fd)
+{
+  assert (h->fd == -1);
+  h->fd = fd;
+  atomic_store (&h->cancel_fd, fd);
+}
+
+void
+nbd_internal_close_fd (struct nbd_handle *h)
+{
+  if (h->fd < 0)
+    return;
+  atomic_store (&h->cancel_fd, -1);
+  while (atomic_load (&h->cancels_using) > 0)
+    sched_yield ();             /* a few instructions away from done */
+  close (h->fd);
+  h->fd = -1;
+}
+
+void
+nbd_internal_shut_for_cancel (struct nbd_handle *h)
+{
+  int fd;
+
+  atomic_fetch_add (&h->cancels_using, 1);
+  fd = atomic_load (&h->cancel_fd);
+  if (fd >= 0)
+    shutdown (fd, SHUT_RDWR);
+  atomic_fetch_sub (&h->cancels_using, 1);
+}
+
+/* ---- The transport ---- */
 
 static ssize_t
 socket_recv (struct nbd_handle *h, void *buf, size_t len)
@@ -52,8 +101,7 @@ socket_shut_writes (struct nbd_handle *h)
 static void
 socket_close (struct nbd_handle *h)
 {
-  close (h->fd);
-  h->fd = -1;
+  nbd_internal_close_fd (h);
 }
 
 const struct transport_ops nbd_internal_socket_ops = {

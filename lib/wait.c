@@ -26,7 +26,8 @@
  * The leader also polls h->wake_fd, an eventfd that other threads write
  * when the leader's poll set has become stale (output queued that the
  * socket would not take, the socket closed) and that nbd_ext_cancel
- * writes (async-signal-safe: an atomic flag and a write).
+ * writes (async-signal-safe: an atomic flag, a write, and a shutdown of
+ * the socket for programs that poll it themselves).
  *
  * Deadlines (the request and connect timeouts) bound each poll; when one
  * passes, the connection is ended here (nbd_internal_kill).  For programs
@@ -345,7 +346,13 @@ sleep_as_follower (struct nbd_handle *h, uint64_t cookie, int *error)
 
 /* Written by hand, not generated: an entry point takes the lock and
  * touches thread-local error state, neither of which a signal handler
- * may do.  Only an atomic store and write(2) here.
+ * may do.  Only atomics, write(2) and shutdown(2) here.
+ *
+ * The wake fd ends the library's own waits.  Shutting the socket down
+ * ends a program's own poll on nbd_aio_get_fd (it reports the socket
+ * readable and writable), and tells the server at once; whichever call
+ * drives the handle next sees the pending cancel before it looks at the
+ * socket, so the connection ends with ECANCELED rather than as an EOF.
  */
 int
 nbd_ext_cancel (struct nbd_handle *h)
@@ -354,6 +361,7 @@ nbd_ext_cancel (struct nbd_handle *h)
     return -1;
   atomic_store (&h->cancel_requested, true);
   wake (h);
+  nbd_internal_shut_for_cancel (h);
   return 0;
 }
 
@@ -390,12 +398,13 @@ check_deadlines (struct nbd_handle *h, uint64_t now)
 {
   uint64_t d;
 
-  if (atomic_load (&h->cancel_requested)
-      && atomic_exchange (&h->cancel_requested, false)
-      && h->state != STATE_CREATED && h->state != STATE_CLOSED
-      && h->state != STATE_DEAD) {
-    nbd_internal_kill (h, ECANCELED, ECANCELED, "the call was cancelled (nbd_ext_cancel)");
-    return -1;
+  if (atomic_load (&h->cancel_requested)) {
+    if (h->state != STATE_CREATED && h->state != STATE_CLOSED
+        && h->state != STATE_DEAD) {
+      nbd_internal_kill (h, ECANCELED, ECANCELED, NULL);  /* says why itself */
+      return -1;
+    }
+    atomic_store (&h->cancel_requested, false);   /* nothing to cancel */
   }
   d = next_deadline (h);
   if (d == 0 || now < d)
@@ -842,12 +851,8 @@ backoff_sleep (struct nbd_handle *h, uint64_t ms)
     ssize_t rr = read (h->wake_fd, &count, sizeof count);
     (void) rr;
   }
-  if (atomic_exchange (&h->cancel_requested, false)) {
-    set_error (ECANCELED, "the call was cancelled (nbd_ext_cancel)");
-    h->dead_errno = ECANCELED;
-    free (h->dead_msg);
-    h->dead_msg = strdup ("the call was cancelled (nbd_ext_cancel)");
-    h->state = STATE_DEAD;
+  if (atomic_load (&h->cancel_requested)) {
+    nbd_internal_kill (h, ECANCELED, ECANCELED, NULL);  /* says why itself */
     return -1;
   }
   return 0;

@@ -10,7 +10,8 @@
  *  - a unix socket that appears 1 s after the connect call: the connect
  *    retries and succeeds;
  *  - nbd_ext_cancel from another thread and from a SIGALRM handler during
- *    a blocking read: ECANCELED within milliseconds;
+ *    a blocking read, and of a program blocked in its own poll(2) on the
+ *    socket: ECANCELED within milliseconds;
  *  - nbd_ext_aio_get_timeout / nbd_ext_aio_notify_timeout for event loops;
  *  - many threads with timeouts on one handle.
  */
@@ -398,6 +399,21 @@ on_alarm (int sig)
   nbd_ext_cancel (cancel_handle);
 }
 
+/* cancel_handle is cancelled in 200 ms by a SIGALRM handler or by a
+ * thread (*t, to be joined).
+ */
+static void
+cancel_in_200ms (bool from_signal, pthread_t *t)
+{
+  if (from_signal) {
+    struct sigaction sa = { .sa_handler = on_alarm };
+    sigaction (SIGALRM, &sa, NULL);
+    ualarm (200 * 1000, 0);
+  }
+  else
+    pthread_create (t, NULL, cancel_later, NULL);
+}
+
 static void
 test_cancel (bool from_signal)
 {
@@ -415,19 +431,91 @@ test_cancel (bool from_signal)
   h = cancel_handle = new_handle ();
   if (connect_or_fail (h, s.sock, check_case) == 0) {
     t0 = now ();
-    if (from_signal) {
-      struct sigaction sa = { .sa_handler = on_alarm };
-      sigaction (SIGALRM, &sa, NULL);
-      ualarm (200 * 1000, 0);
-    }
-    else
-      pthread_create (&t, NULL, cancel_later, NULL);
+    cancel_in_200ms (from_signal, &t);
     CHECK_FAILS (nbd_pread (h, buf, sizeof buf, 0, 0), ECANCELED, "nbd_pread", NULL);
     CHECK (now () - t0 < 2, "took %.2f s", now () - t0);
     CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
     if (!from_signal)
       pthread_join (t, NULL);
     CHECK_FAILS (nbd_pread (h, buf, sizeof buf, 0, 0), EINVAL, "nbd_pread", NULL);
+  }
+  nbd_close (h);
+  server_stop (&s);
+  check_case = NULL;
+}
+
+/* A program polling the socket itself, with no timeout in its poll:
+ * nbd_ext_cancel (from a thread or a signal handler) must make that poll
+ * return, and the program's next notify call end the connection with
+ * ECANCELED: the command in flight fails with ECANCELED too.
+ */
+static int cancelled_cmd_error = -1;
+
+static int
+record_error (void *user_data, int *error)
+{
+  (void) user_data;
+  cancelled_cmd_error = *error;
+  return 1;
+}
+
+static void
+test_cancel_own_poll_loop (bool from_signal)
+{
+  struct server s;
+  struct nbd_handle *h;
+  char buf[512];
+  pthread_t t;
+  double t0;
+  int r = 0, polls = 0;
+
+  check_case = from_signal ? "cancel own poll loop from SIGALRM"
+    : "cancel own poll loop from a thread";
+  if (start_nbdkit (&s, "--filter=delay", "memory", "1M", "rdelay=10", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  h = cancel_handle = new_handle ();
+  cancelled_cmd_error = -1;
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    nbd_completion_callback cb = { .callback = record_error };
+    CHECK (nbd_aio_pread (h, buf, sizeof buf, 0, cb, 0) > 0,
+           "aio_pread: %s", nbd_get_error ());
+    t0 = now ();
+    cancel_in_200ms (from_signal, &t);
+    while (r != -1 && now () - t0 < 10) {
+      struct pollfd pfd = { .fd = nbd_aio_get_fd (h), .events = POLLIN };
+      int pr = poll (&pfd, 1, 10 * 1000);
+      polls++;
+      if (pr == 1)
+        r = nbd_aio_notify_read (h);
+      else if (pr == 0)
+        break;                  /* not woken: the failure checked below */
+    }
+    CHECK_EQ (r, -1);
+    CHECK (nbd_get_errno () == ECANCELED, "errno %d: %s", nbd_get_errno (),
+           nbd_get_error ());
+    CHECK (now () - t0 < 2, "took %.2f s (%d polls)", now () - t0, polls);
+    CHECK_EQ (cancelled_cmd_error, ECANCELED);
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+    if (!from_signal)
+      pthread_join (t, NULL);
+  }
+  nbd_close (h);
+
+  /* A cancel of an idle handle: the program's next command fails with
+   * ECANCELED (not the EPIPE of the shut-down socket it is sent to).
+   */
+  h = cancel_handle = new_handle ();
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    int64_t cookie;
+    CHECK_EQ (nbd_ext_cancel (h), 0);
+    /* (Accepted: sending it is what kills the connection.) */
+    cookie = nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0);
+    CHECK (cookie > 0, "aio_pread: %s", nbd_get_error ());
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+    CHECK_FAILS (nbd_aio_command_completed (h, cookie), ECANCELED,
+                 "nbd_aio_command_completed", NULL);
   }
   nbd_close (h);
   server_stop (&s);
@@ -499,6 +587,8 @@ main (void)
   test_own_poll_loop ();
   test_cancel (false);
   test_cancel (true);
+  test_cancel_own_poll_loop (false);
+  test_cancel_own_poll_loop (true);
   test_threads_with_timeouts ();
   return check_status (PROG);
 }
