@@ -71,4 +71,46 @@ LD_LIBRARY_PATH=$ours nbdcopy --connections=1 --requests=64 --request-size=65536
     "$src" "$dir/copy.img" || fail "nbdcopy to a file"
 [ "$(md5sum < "$dir/copy.img")" = "$want" ] || fail "file copy differs"
 
-echo "test-dropin: nbdinfo and nbdcopy behave the same on both libraries"
+# nbdkit's nbd plugin (a server that is itself a libnbd client) on our
+# library, in front of a backend; nbdinfo and nbdcopy on the system
+# library talk to it and must see what the same plugin shows on the
+# system library.
+forward () {  # forward NAME LIBDIR BACKEND: nbd plugin on $dir/NAME.sock
+    local name=$1 libdir=$2 backend=$3
+    if [ -n "$libdir" ]; then
+        LD_LIBRARY_PATH=$libdir start "$name" nbd socket="$dir/$backend.sock"
+        grep -q "$libdir/libnbd.so.0" "/proc/$(cat "$dir/$name.pid")/maps" ||
+            fail "the nbd plugin did not load $libdir/libnbd.so.0"
+    else
+        start "$name" nbd socket="$dir/$backend.sock"
+    fi
+}
+if [ -e "$(nbdkit --dump-config | sed -n 's/^plugindir=//p')/nbdkit-nbd-plugin.so" ]; then
+    start sparse memory 8M
+    # Data in two places of an otherwise empty disk: a map with holes.
+    printf 'x%.0s' $(seq 65536) > "$dir/chunk"
+    nbdcopy "$dir/chunk" "nbd+unix:///?socket=$dir/sparse.sock" ||
+        fail "nbdcopy to the sparse backend"
+    forward fw-ours "$ours" sparse
+    forward fw-sys "" sparse
+    for args in "" "--map" "--map=base:allocation --totals" "--can trim" "--can zero"; do
+        nbdinfo $args "nbd+unix:///?socket=$dir/fw-ours.sock" 2>&1 |
+            sed "s|fw-ours|fw|" > "$dir/ours.txt"
+        nbdinfo $args "nbd+unix:///?socket=$dir/fw-sys.sock" 2>&1 |
+            sed "s|fw-sys|fw|" > "$dir/system.txt"
+        cmp -s "$dir/ours.txt" "$dir/system.txt" ||
+            { diff "$dir/ours.txt" "$dir/system.txt"; fail "nbd plugin: nbdinfo $args differs"; }
+    done
+    # Writes through the plugin on our library, read back directly.
+    forward copy-ours "$ours" dst
+    nbdcopy "$src" "nbd+unix:///?socket=$dir/copy-ours.sock" ||
+        fail "nbdcopy through the nbd plugin"
+    got=$(nbdcopy "$dst" - | md5sum)
+    [ "$want" = "$got" ] || fail "copy through the nbd plugin differs: $got vs $want"
+    got=$(nbdcopy "nbd+unix:///?socket=$dir/copy-ours.sock" - | md5sum)
+    [ "$want" = "$got" ] || fail "read through the nbd plugin differs: $got vs $want"
+else
+    echo "nbdkit's nbd plugin is not installed: that part skipped"
+fi
+
+echo "test-dropin: nbdinfo, nbdcopy and nbdkit's nbd plugin behave the same on both libraries"
