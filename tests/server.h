@@ -9,7 +9,12 @@
  *
  * "$SOCK", "$PID" and "$DIR" in argv are replaced by the socket path, the
  * pid file path and the directory.  The server counts as started once
- * the socket exists (and the pid file, if "$PID" was used).
+ * the socket (if "$SOCK" was used) and the pid file (if "$PID" was used)
+ * exist.
+ *
+ * For a TCP server, "$PORT" is replaced by a free port on 127.0.0.1,
+ * left in s.port; "$PID" is then needed (the server must write its pid
+ * file once it listens, as nbdkit does).
  */
 #ifndef TESTS_SERVER_H
 #define TESTS_SERVER_H
@@ -36,7 +41,10 @@ struct server {
   char dir[64];
   char sock[128];
   char pidfile[128];
+  char port[16];                /* for "$PORT" */
 };
+
+static inline int free_loopback_port (void);
 
 /* Path of the project's own test server, built beside the tests. */
 static inline const char *
@@ -52,7 +60,7 @@ static inline int
 server_start (struct server *s, const char *const *argv_template)
 {
   char *argv[64];
-  bool want_pidfile = false;
+  bool want_sock = false, want_pidfile = false, want_port = false;
   size_t n = 0;
   struct timespec ts = { 0, 10 * 1000 * 1000 };
 
@@ -66,11 +74,17 @@ server_start (struct server *s, const char *const *argv_template)
   snprintf (s->pidfile, sizeof s->pidfile, "%s/pid", s->dir);
   for (; argv_template[n] && n < 63; n++) {
     const char *a = argv_template[n];
-    if (strcmp (a, "$SOCK") == 0)
+    if (strcmp (a, "$SOCK") == 0) {
       argv[n] = s->sock;
+      want_sock = true;
+    }
     else if (strcmp (a, "$PID") == 0) {
       argv[n] = s->pidfile;
       want_pidfile = true;
+    }
+    else if (strcmp (a, "$PORT") == 0) {
+      argv[n] = s->port;
+      want_port = true;
     }
     else if (strcmp (a, "$DIR") == 0)
       argv[n] = s->dir;
@@ -78,33 +92,59 @@ server_start (struct server *s, const char *const *argv_template)
       argv[n] = (char *) a;
   }
   argv[n] = NULL;
-
-  s->pid = fork ();
-  if (s->pid == -1) {
-    perror ("fork");
+  if (want_port && !want_pidfile) {
+    fprintf (stderr, "server_start: \"$PORT\" without \"$PID\": "
+             "no way to tell when the server listens\n");
     return -1;
   }
-  if (s->pid == 0) {
-    execvp (argv[0], argv);
-    _exit (127);
-  }
-  /* Up to 10 seconds for the socket (and pid file) to appear. */
-  for (int i = 0; i < 1000; i++) {
-    struct stat st;
-    int status;
-    if (stat (s->sock, &st) == 0 && (!want_pidfile || stat (s->pidfile, &st) == 0))
-      return 0;
-    if (waitpid (s->pid, &status, WNOHANG) == s->pid) {
-      fprintf (stderr, "server %s exited before listening\n", argv[0]);
+
+  /* A port found free can be taken by another program before the server
+   * binds it; the server then exits, and another port is tried.
+   */
+  for (int attempt = 0; attempt < (want_port ? 5 : 1); attempt++) {
+    bool exited = false;
+
+    if (want_port) {
+      int port = free_loopback_port ();
+      if (port < 0) {
+        perror ("free_loopback_port");
+        return -1;
+      }
+      snprintf (s->port, sizeof s->port, "%d", port);
+    }
+    s->pid = fork ();
+    if (s->pid == -1) {
+      perror ("fork");
+      return -1;
+    }
+    if (s->pid == 0) {
+      execvp (argv[0], argv);
+      _exit (127);
+    }
+    /* Up to 10 seconds for the socket and pid file to appear. */
+    for (int i = 0; i < 1000 && !exited; i++) {
+      struct stat st;
+      int status;
+      if ((!want_sock || stat (s->sock, &st) == 0)
+          && (!want_pidfile || stat (s->pidfile, &st) == 0))
+        return 0;
+      if (waitpid (s->pid, &status, WNOHANG) == s->pid) {
+        fprintf (stderr, "server %s exited before listening%s%s\n", argv[0],
+                 want_port ? " on port " : "", s->port);
+        s->pid = 0;
+        exited = true;
+      }
+      else
+        nanosleep (&ts, NULL);
+    }
+    if (!exited) {
+      fprintf (stderr, "server %s did not start\n", argv[0]);
+      kill (s->pid, SIGKILL);
+      waitpid (s->pid, NULL, 0);
       s->pid = 0;
       return -1;
     }
-    nanosleep (&ts, NULL);
   }
-  fprintf (stderr, "server %s did not start\n", argv[0]);
-  kill (s->pid, SIGKILL);
-  waitpid (s->pid, NULL, 0);
-  s->pid = 0;
   return -1;
 }
 

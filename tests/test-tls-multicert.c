@@ -29,27 +29,7 @@
 #include "server.h"
 #include "tls-helpers.h"
 
-static char top[64];            /* everything made here */
-
-static void
-cleanup (void)
-{
-  if (top[0])
-    run ("rm -rf '%s'", top);
-}
-
-static void
-write_file (const char *name, const char *text)
-{
-  char path[256];
-  FILE *fp;
-
-  snprintf (path, sizeof path, "%s/%s", top, name);
-  fp = fopen (path, "w");
-  REQUIRE (fp != NULL, "%s: %s", path, strerror (errno));
-  fputs (text, fp);
-  REQUIRE (fclose (fp) == 0, "%s: %s", path, strerror (errno));
-}
+static const char *top;         /* everything made here */
 
 /* Two CAs; the server's certificate from A; client certificates
  * rsa-A, ecdsa-A, rsa-B, ecdsa-B (cert and key files named <name>-cert.pem
@@ -64,20 +44,21 @@ make_credentials (void)
     { "rsa-B", "rsa", "B" }, { "ecdsa-B", "ecdsa", "B" },
   };
 
-  strcpy (top, "/tmp/libnbd-multicert-XXXXXX");
-  REQUIRE (mkdtemp (top) != NULL, "mkdtemp: %s", strerror (errno));
-  atexit (cleanup);
+  top = tls_workdir_create ("libnbd-multicert");
+  REQUIRE (top != NULL, "mkdtemp: %s", strerror (errno));
 
-  write_file ("caA.info", "cn = libnbd test CA A\nca\ncert_signing_key\n"
-              "expiration_days = 30\n");
-  write_file ("caB.info", "cn = libnbd test CA B\nca\ncert_signing_key\n"
-              "expiration_days = 30\n");
-  write_file ("server.info",
-              "organization = libnbd test\ncn = localhost\ndns_name = localhost\n"
-              "tls_www_server\nencryption_key\nsigning_key\nexpiration_days = 30\n");
-  write_file ("client.info",
-              "organization = libnbd test\ncn = client\ntls_www_client\n"
-              "encryption_key\nsigning_key\nexpiration_days = 30\n");
+  write_file_or_exit (top, "caA.info",
+                      "cn = libnbd test CA A\nca\ncert_signing_key\n"
+                      "expiration_days = 30\n");
+  write_file_or_exit (top, "caB.info",
+                      "cn = libnbd test CA B\nca\ncert_signing_key\n"
+                      "expiration_days = 30\n");
+  write_file_or_exit (top, "server.info",
+                      "organization = libnbd test\ncn = localhost\ndns_name = localhost\n"
+                      "tls_www_server\nencryption_key\nsigning_key\nexpiration_days = 30\n");
+  write_file_or_exit (top, "client.info",
+                      "organization = libnbd test\ncn = client\ntls_www_client\n"
+                      "encryption_key\nsigning_key\nexpiration_days = 30\n");
   REQUIRE (run ("(cd '%s' && for ca in A B; do "
                 "  certtool --generate-privkey --key-type=ecdsa --outfile ca$ca-key.pem && "
                 "  certtool --generate-self-signed --load-privkey ca$ca-key.pem "

@@ -7,14 +7,11 @@
  */
 #include <config.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <inttypes.h>
-#include <sys/socket.h>
 
 #include "common.h"
 #include "server.h"
@@ -22,47 +19,26 @@
 
 #define SIZE (8 * 1024 * 1024)
 
-static char certs[64];          /* CA, server and client certificates */
+static const char *certs;       /* CA, server and client certificates */
 static char cacerts[128];       /* only the CA certificate */
 static char pskfile[128];
 static char badpskfile[128];
 
 static void
-cleanup (void)
-{
-  if (certs[0])
-    run ("rm -rf '%s'", certs);
-}
-
-static void
-write_file (const char *dir, const char *name, const char *text)
-{
-  char path[256];
-  FILE *fp;
-
-  snprintf (path, sizeof path, "%s/%s", dir, name);
-  fp = fopen (path, "w");
-  CHECK_OR_EXIT (fp != NULL, "%s: %s", path, strerror (errno));
-  fputs (text, fp);
-  fclose (fp);
-}
-
-static void
 make_credentials (void)
 {
-  strcpy (certs, "/tmp/libnbd-tls-XXXXXX");
-  CHECK_OR_EXIT (mkdtemp (certs) != NULL, "mkdtemp: %s", strerror (errno));
-  atexit (cleanup);
+  certs = tls_workdir_create ("libnbd-tls");
+  CHECK_OR_EXIT (certs != NULL, "mkdtemp: %s", strerror (errno));
 
-  write_file (certs, "ca.info",
-              "cn = libnbd test CA\nca\ncert_signing_key\nexpiration_days = 30\n");
-  write_file (certs, "server.info",
-              "organization = libnbd test\ncn = localhost\ndns_name = localhost\n"
-              "ip_address = 127.0.0.1\ntls_www_server\nencryption_key\n"
-              "signing_key\nexpiration_days = 30\n");
-  write_file (certs, "client.info",
-              "organization = libnbd test\ncn = client\ntls_www_client\n"
-              "encryption_key\nsigning_key\nexpiration_days = 30\n");
+  write_file_or_exit (certs, "ca.info",
+                      "cn = libnbd test CA\nca\ncert_signing_key\nexpiration_days = 30\n");
+  write_file_or_exit (certs, "server.info",
+                      "organization = libnbd test\ncn = localhost\ndns_name = localhost\n"
+                      "ip_address = 127.0.0.1\ntls_www_server\nencryption_key\n"
+                      "signing_key\nexpiration_days = 30\n");
+  write_file_or_exit (certs, "client.info",
+                      "organization = libnbd test\ncn = client\ntls_www_client\n"
+                      "encryption_key\nsigning_key\nexpiration_days = 30\n");
   CHECK_OR_EXIT (run ("(cd '%s' && "
                       "certtool --generate-privkey --key-type=ecdsa --outfile ca-key.pem && "
                       "certtool --generate-self-signed --load-privkey ca-key.pem "
@@ -453,32 +429,16 @@ test_client_cert (void)
 static void
 test_tcp (void)
 {
-  struct sockaddr_in sin = { .sin_family = AF_INET };
-  socklen_t len = sizeof sin;
-  char port[16], pidfile[128];
-  pid_t pid;
-  int fd;
+  struct server s;
+  const char *port = s.port;
   struct nbd_handle *h;
 
-  /* A free port (there is a small race with other programs). */
-  fd = socket (AF_INET, SOCK_STREAM, 0);
-  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  CHECK_OR_EXIT (bind (fd, (struct sockaddr *) &sin, sizeof sin) == 0, "bind");
-  CHECK_OR_EXIT (getsockname (fd, (struct sockaddr *) &sin, &len) == 0, "getsockname");
-  close (fd);
-  snprintf (port, sizeof port, "%d", ntohs (sin.sin_port));
-  snprintf (pidfile, sizeof pidfile, "%s/tcp.pid", certs);
-
-  pid = fork ();
-  CHECK_OR_EXIT (pid >= 0, "fork");
-  if (pid == 0) {
-    execlp ("nbdkit", "nbdkit", "-f", "-i", "127.0.0.1", "-p", port, "-P", pidfile,
-            "--tls=require", "--tls-certificates", certs, "memory", "8M", NULL);
-    _exit (127);
+  {
+    const char *argv[] = { "nbdkit", "-f", "-i", "127.0.0.1", "-p", "$PORT",
+                           "-P", "$PID", "--tls=require", "--tls-certificates", certs,
+                           "memory", "8M", NULL };
+    CHECK_OR_EXIT (server_start (&s, argv) == 0, "nbdkit on TCP did not start");
   }
-  for (int i = 0; i < 1000 && access (pidfile, F_OK) != 0; i++)
-    usleep (10000);
-  CHECK_OR_EXIT (access (pidfile, F_OK) == 0, "nbdkit on TCP did not start");
 
   /* The host name given to connect_tcp is checked. */
   h = cert_handle (LIBNBD_TLS_REQUIRE, certs);
@@ -500,8 +460,7 @@ test_tcp (void)
                        "gnutls_handshake: Error in the certificate verification.");
   nbd_close (h);
 
-  kill (pid, SIGTERM);
-  waitpid (pid, NULL, 0);
+  server_stop (&s);
 }
 
 static void
