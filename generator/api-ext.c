@@ -131,6 +131,7 @@ const struct call api_ext_calls[] = {
     .see_also = "nbd_ext_set_request_timeout(3) libnbd-ext(3)",
     .unlocked = true,
     .handwritten = true,
+    .signal_safe = true,
   },
   {
     .name = "ext_aio_get_timeout",

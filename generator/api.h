@@ -120,6 +120,7 @@ struct call {
   bool not_implemented;     /* true: generated entry point fails with ENOTSUP */
   bool extension;           /* true: beyond upstream: <libnbd-ext.h>, node LIBNBD_EXT_1 */
   bool may_release_lock;    /* true: may return with the handle lock given up (wait.c) */
+  bool signal_safe;         /* true: async-signal-safe, so it fails (NULL handle) silently */
 };
 
 /* Description markup (rendered to troff by the generator):

@@ -1066,6 +1066,11 @@ emit_man_page (const struct call *c)
   pr (".SH ERRORS\n.PP\n");
   if (c->cannot_fail || !ret_error_value (c))
     pr ("This call cannot fail.\n");
+  else if (c->signal_safe)
+    pr ("It fails, returning \\fB%s\\fR, only when the handle is NULL.\n"
+        "Because it must be safe in a signal handler it sets no error then:\n"
+        "\\fBnbd_get_error\\fR(3) and \\fBnbd_get_errno\\fR(3) keep what they held.\n",
+        ret_error_value (c));
   else {
     pr ("On failure \\fB%s\\fR is returned; \\fBnbd_get_error\\fR(3) and\n"
         "\\fBnbd_get_errno\\fR(3) then describe the error.\n",
