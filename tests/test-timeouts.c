@@ -399,6 +399,25 @@ on_alarm (int sig)
   nbd_ext_cancel (cancel_handle);
 }
 
+/* A NULL handle: -1, and the thread's last error stays as it was (the
+ * call is signal-safe, so it may not touch the error state).
+ */
+static void
+test_cancel_null (void)
+{
+  struct nbd_handle *volatile null_handle = NULL;  /* (no -Wnonnull) */
+  struct nbd_handle *h = new_handle ();
+
+  check_case = "cancel a NULL handle";
+  CHECK_FAILS (nbd_aio_notify_write (h), EINVAL, "nbd_aio_notify_write", NULL);
+  CHECK_EQ (nbd_ext_cancel (null_handle), -1);
+  CHECK_EQ (nbd_get_errno (), EINVAL);
+  CHECK (strstr (nbd_get_error (), "nbd_aio_notify_write") != NULL,
+         "error now: %s", nbd_get_error ());
+  nbd_close (h);
+  check_case = NULL;
+}
+
 /* cancel_handle is cancelled in 200 ms by a SIGALRM handler or by a
  * thread (*t, to be joined).
  */
@@ -585,6 +604,7 @@ main (void)
   test_request_timeout ();
   test_tls_timeout ();
   test_own_poll_loop ();
+  test_cancel_null ();
   test_cancel (false);
   test_cancel (true);
   test_cancel_own_poll_loop (false);
