@@ -125,9 +125,13 @@ const struct call api_ext_calls[] = {
       "program's next L<nbd_aio_notify_read(3)> or "
       "L<nbd_aio_notify_write(3)> fails with C<ECANCELED> and ends the "
       "connection. If nothing is waiting, the server sees the "
-      "connection close at once, and the next call that uses the "
-      "handle (a command, a poll, a notify) finds it cancelled: "
-      "commands in flight or issued then fail with C<ECANCELED>.",
+      "connection close at once, and the next call that drives the "
+      "handle (a command, L<nbd_shutdown(3)>, a poll, a notify) fails "
+      "with C<ECANCELED>, as do the commands in flight. A cancel made "
+      "before a connect call makes that connect fail the same way. The "
+      "call leaves C<errno> as it was, and in a child process after "
+      "L<fork(2)> it does not shut down the socket the child shares with "
+      "its parent.",
     .see_also = "nbd_ext_set_request_timeout(3) libnbd-ext(3)",
     .unlocked = true,
     .handwritten = true,

@@ -389,6 +389,9 @@ issue (struct nbd_handle *h, struct command *cmd)
 static int
 check_connected (struct nbd_handle *h)
 {
+  /* After a cancel the command could only go to a shut-down socket. */
+  if (nbd_internal_act_on_cancel (h) == -1)
+    return -1;
   if (h->disconnect_requested) {
     set_error (EINVAL, "cannot issue commands after a disconnect request");
     return -1;
@@ -956,6 +959,8 @@ nbd_unlocked_aio_disconnect (struct nbd_handle *h, uint32_t flags)
   struct command *cmd;
 
   (void) flags;
+  if (nbd_internal_act_on_cancel (h) == -1)
+    return -1;
   if (h->disconnect_requested) {
     set_error (EINVAL, "a disconnect was already requested on this handle");
     return -1;

@@ -61,6 +61,12 @@ set_nonblock (int fd)
 static void
 connected (struct nbd_handle *h)
 {
+  /* A cancel that came while the socket was not connected yet could not
+   * shut it down (shutdown(2) of an unconnected socket does nothing): do
+   * it now, so that a program polling the socket itself wakes up.
+   */
+  if (atomic_load (&h->cancel_requested))
+    shutdown (h->fd, SHUT_RDWR);
   debug (h, "connected");
   nbd_internal_handshake_start (h);
 }

@@ -187,6 +187,7 @@ struct nbd_handle {
    */
   atomic_int cancel_fd;
   atomic_int cancels_using;
+  pid_t fd_owner;               /* the process that adopted fd */
   const struct transport_ops *ops;
   void *tls_session;
   pid_t pid;                    /* subprocess of connect_command / socket activation */
@@ -366,6 +367,13 @@ extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char 
 /* As nbd_internal_set_dead, but the commands lost fail with cmd_errnum
  * (ETIMEDOUT, ECANCELED) instead of ENOTCONN.
  */
+/* A cancel (nbd_ext_cancel) is pending: end the connection, or the
+ * connect about to start, with ECANCELED and return -1; 0 if none is
+ * pending (or the handle is already closed or dead: nothing to cancel).
+ * Called by every call that drives the handle, before it looks at the
+ * socket.
+ */
+extern int nbd_internal_act_on_cancel (struct nbd_handle *h);
 extern void nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum,
                                const char *msg);
 /* -1 with EDEADLK if a user callback of this handle is running: calls that

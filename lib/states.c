@@ -93,6 +93,22 @@ nbd_internal_close_socket (struct nbd_handle *h)
  * caller already set) is left for the caller that observed it and kept
  * in the handle for other threads waiting on it.
  */
+static const char cancelled_msg[] = "the call was cancelled (nbd_ext_cancel)";
+
+int
+nbd_internal_act_on_cancel (struct nbd_handle *h)
+{
+  if (!atomic_load (&h->cancel_requested))
+    return 0;
+  if (h->state == STATE_CLOSED || h->state == STATE_DEAD) {
+    atomic_store (&h->cancel_requested, false);
+    return 0;
+  }
+  /* (From CREATED too: a cancel made before a connect call stops it.) */
+  nbd_internal_kill (h, ECANCELED, ECANCELED, cancelled_msg);
+  return -1;
+}
+
 void
 nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum, const char *msg)
 {
@@ -105,7 +121,7 @@ nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum, const char 
    */
   if (atomic_exchange (&h->cancel_requested, false)) {
     errnum = cmd_errnum = ECANCELED;
-    msg = "the call was cancelled (nbd_ext_cancel)";
+    msg = cancelled_msg;
   }
   if (msg)
     set_error (errnum, "%s", msg);

@@ -4,7 +4,9 @@
 #include <config.h>
 
 #include <assert.h>
+#include <errno.h>
 #include <sched.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,12 +24,19 @@
  * consistent atomics); one that reads it after sees -1.  The wait cannot
  * deadlock on a signal handler in the closing thread: the handler runs
  * to its end before the thread goes on.
+ *
+ * After fork the child's copy of the handle shares the parent's socket:
+ * a cancel in the child (an inherited signal handler, say) must not end
+ * the parent's connection, so only the process that adopted the socket
+ * shuts it down, and only it waits for cancels (a fork in the middle of
+ * one leaves the child's count stuck).
  */
 void
 nbd_internal_adopt_fd (struct nbd_handle *h, int fd)
 {
   assert (h->fd == -1);
   h->fd = fd;
+  h->fd_owner = getpid ();
   atomic_store (&h->cancel_fd, fd);
 }
 
@@ -37,8 +46,17 @@ nbd_internal_close_fd (struct nbd_handle *h)
   if (h->fd < 0)
     return;
   atomic_store (&h->cancel_fd, -1);
-  while (atomic_load (&h->cancels_using) > 0)
-    sched_yield ();             /* a few instructions away from done */
+  if (h->fd_owner == getpid ()) {
+    /* A cancel is a few instructions from done; but under a real-time
+     * policy yielding may not let a lower-priority one run: sleep then.
+     */
+    for (unsigned spins = 0; atomic_load (&h->cancels_using) > 0; spins++) {
+      if (spins < 100)
+        sched_yield ();
+      else
+        nanosleep (&(struct timespec) { .tv_nsec = 1000000 }, NULL);
+    }
+  }
   close (h->fd);
   h->fd = -1;
 }
@@ -46,13 +64,15 @@ nbd_internal_close_fd (struct nbd_handle *h)
 void
 nbd_internal_shut_for_cancel (struct nbd_handle *h)
 {
+  int saved_errno = errno;      /* a signal handler must not change it */
   int fd;
 
   atomic_fetch_add (&h->cancels_using, 1);
   fd = atomic_load (&h->cancel_fd);
-  if (fd >= 0)
+  if (fd >= 0 && h->fd_owner == getpid ())
     shutdown (fd, SHUT_RDWR);
   atomic_fetch_sub (&h->cancels_using, 1);
+  errno = saved_errno;
 }
 
 /* ---- The transport ---- */

@@ -398,14 +398,8 @@ check_deadlines (struct nbd_handle *h, uint64_t now)
 {
   uint64_t d;
 
-  if (atomic_load (&h->cancel_requested)) {
-    if (h->state != STATE_CREATED && h->state != STATE_CLOSED
-        && h->state != STATE_DEAD) {
-      nbd_internal_kill (h, ECANCELED, ECANCELED, NULL);  /* says why itself */
-      return -1;
-    }
-    atomic_store (&h->cancel_requested, false);   /* nothing to cancel */
-  }
+  if (nbd_internal_act_on_cancel (h) == -1)
+    return -1;
   d = next_deadline (h);
   if (d == 0 || now < d)
     return 0;
@@ -851,10 +845,8 @@ backoff_sleep (struct nbd_handle *h, uint64_t ms)
     ssize_t rr = read (h->wake_fd, &count, sizeof count);
     (void) rr;
   }
-  if (atomic_load (&h->cancel_requested)) {
-    nbd_internal_kill (h, ECANCELED, ECANCELED, NULL);  /* says why itself */
+  if (nbd_internal_act_on_cancel (h) == -1)
     return -1;
-  }
   return 0;
 }
 

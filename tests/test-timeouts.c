@@ -381,7 +381,7 @@ test_own_poll_loop (void)
 
 /* ---- Cancellation ---- */
 
-static struct nbd_handle *cancel_handle;
+static struct nbd_handle *volatile cancel_handle;
 
 static void *
 cancel_later (void *arg)
@@ -433,6 +433,18 @@ cancel_in_200ms (bool from_signal, pthread_t *t)
     pthread_create (t, NULL, cancel_later, NULL);
 }
 
+/* Before the handle is closed: a cancel still to come (the call under
+ * test failed early) must not reach a freed or the next case's handle.
+ */
+static void
+cancel_settle (bool from_signal, pthread_t t)
+{
+  if (from_signal)
+    ualarm (0, 0);
+  else
+    pthread_join (t, NULL);
+}
+
 static void
 test_cancel (bool from_signal)
 {
@@ -454,8 +466,7 @@ test_cancel (bool from_signal)
     CHECK_FAILS (nbd_pread (h, buf, sizeof buf, 0, 0), ECANCELED, "nbd_pread", NULL);
     CHECK (now () - t0 < 2, "took %.2f s", now () - t0);
     CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
-    if (!from_signal)
-      pthread_join (t, NULL);
+    cancel_settle (from_signal, t);
     CHECK_FAILS (nbd_pread (h, buf, sizeof buf, 0, 0), EINVAL, "nbd_pread", NULL);
   }
   nbd_close (h);
@@ -517,25 +528,55 @@ test_cancel_own_poll_loop (bool from_signal)
     CHECK (now () - t0 < 2, "took %.2f s (%d polls)", now () - t0, polls);
     CHECK_EQ (cancelled_cmd_error, ECANCELED);
     CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
-    if (!from_signal)
-      pthread_join (t, NULL);
+    cancel_settle (from_signal, t);
+  }
+  nbd_close (h);
+  server_stop (&s);
+  check_case = NULL;
+}
+
+/* A cancel while nothing waits acts on the next call that drives the
+ * handle, whatever it is, and fails it with ECANCELED (not with the
+ * EPIPE or EOF of the socket the cancel shut down): a command, a
+ * shutdown, or a connect (a cancel made before connecting stops the
+ * connect).  And the cancel itself leaves errno alone.
+ */
+static void
+test_cancel_idle (void)
+{
+  struct server s;
+  struct nbd_handle *h;
+  char buf[512];
+
+  check_case = "cancel an idle handle";
+  if (start_nbdkit (&s, "memory", "1M", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  h = new_handle ();
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    errno = EBADMSG;
+    CHECK_EQ (nbd_ext_cancel (h), 0);
+    CHECK_EQ (nbd_ext_cancel (h), 0);       /* the socket is shut already */
+    CHECK (errno == EBADMSG, "errno changed to %d", errno);
+    CHECK_FAILS (nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0),
+                 ECANCELED, "nbd_aio_pread", NULL);
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
   }
   nbd_close (h);
 
-  /* A cancel of an idle handle: the program's next command fails with
-   * ECANCELED (not the EPIPE of the shut-down socket it is sent to).
-   */
-  h = cancel_handle = new_handle ();
+  h = new_handle ();
   if (connect_or_fail (h, s.sock, check_case) == 0) {
-    int64_t cookie;
     CHECK_EQ (nbd_ext_cancel (h), 0);
-    /* (Accepted: sending it is what kills the connection.) */
-    cookie = nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0);
-    CHECK (cookie > 0, "aio_pread: %s", nbd_get_error ());
+    CHECK_FAILS (nbd_shutdown (h, 0), ECANCELED, "nbd_shutdown", NULL);
     CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
-    CHECK_FAILS (nbd_aio_command_completed (h, cookie), ECANCELED,
-                 "nbd_aio_command_completed", NULL);
   }
+  nbd_close (h);
+
+  h = new_handle ();
+  CHECK_EQ (nbd_ext_cancel (h), 0);
+  CHECK_FAILS (nbd_connect_unix (h, s.sock), ECANCELED, "nbd_connect_unix", NULL);
+  CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
   nbd_close (h);
   server_stop (&s);
   check_case = NULL;
@@ -609,6 +650,7 @@ main (void)
   test_cancel (true);
   test_cancel_own_poll_loop (false);
   test_cancel_own_poll_loop (true);
+  test_cancel_idle ();
   test_threads_with_timeouts ();
   return check_status (PROG);
 }
