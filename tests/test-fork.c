@@ -11,7 +11,11 @@
  *     exist (the connect timeout): it holds the handle lock while it
  *     sleeps between attempts.  The main thread forks then.
  *
- * In each case the child makes a new handle, connects to nbdkit, reads
+ *  3. The child calls nbd_ext_cancel on the handle it inherited (as an
+ *     inherited signal handler might): the parent's connection, which
+ *     the child's copy shares, must live on.
+ *
+ * In cases 1 and 2 the child makes a new handle, connects to nbdkit, reads
  * and checks the data, also over TLS (a pre-shared key) when nbdkit and
  * psktool can do that, and exits; the parent checks the child's status
  * and its own threads' results.
@@ -276,6 +280,39 @@ fork_during_connect (void)
   nbd_close (h);
 }
 
+/* ---- 3. The child cancels its copy of the parent's handle ---- */
+
+static void
+child_cancels_inherited (void)
+{
+  struct nbd_handle *h = nbd_create ();
+  char buf[LEN];
+  pid_t pid;
+  int status;
+
+  check_case = "the child cancels its copy";
+  REQUIRE (h != NULL, "nbd_create");
+  if (nbd_connect_unix (h, plain.sock) == -1) {
+    FAIL ("nbd_connect_unix: %s", nbd_get_error ());
+    nbd_close (h);
+    return;
+  }
+  pid = fork ();
+  REQUIRE (pid != -1, "fork");
+  if (pid == 0) {
+    nbd_ext_cancel (h);
+    raise (SIGKILL);            /* (as fork_reader: no exit-time checks) */
+  }
+  REQUIRE (waitpid (pid, &status, 0) == pid, "waitpid");
+  CHECK (nbd_pread (h, buf, sizeof buf, 0, 0) == 0,
+         "the parent's read failed: %s", nbd_get_error ());
+  CHECK (memcmp (buf, pattern, sizeof buf) == 0, "wrong data");
+  CHECK (nbd_shutdown (h, 0) == 0, "nbd_shutdown: %s",
+         nbd_get_error ());
+  nbd_close (h);
+  check_case = NULL;
+}
+
 int
 main (void)
 {
@@ -300,5 +337,6 @@ main (void)
 
   fork_during_reads ();
   fork_during_connect ();
+  child_cancels_inherited ();
   return check_status (PROG);
 }
