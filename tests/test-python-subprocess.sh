@@ -8,20 +8,7 @@
 # the same lines; each run checks which libnbd it mapped.
 set -u
 
-# Debian's Python module cannot load a sanitizer build of the library.
-if [ -n "${SANITIZER_CFLAGS:-}" ]; then
-    echo "sanitizer build: skipping"
-    exit 77
-fi
-python=/usr/bin/python3
-if ! [ -x $python ] || ! $python -c 'import nbd' 2>/dev/null; then
-    echo "python3-libnbd missing: skipping"
-    exit 77
-fi
-if ! command -v nbdkit >/dev/null; then
-    echo "nbdkit missing: skipping"
-    exit 77
-fi
+. "${srcdir:-$(dirname "$0")}/python-prereqs.sh"
 
 ours="${abs_top_builddir:-$(cd "$(dirname "$0")/.." && pwd)}/lib/.libs"
 system=$($python -c 'import nbd, libnbdmod; print(libnbdmod.__file__)' |
