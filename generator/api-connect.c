@@ -1527,7 +1527,8 @@ const struct call api_connect_calls[] = {
     .description =
       "Return a short text describing where the handle's state "
       "machine is, meant for debug output and error messages.  The "
-      "text starts with an upper case state name (C<CREATED>, "
+      "text starts with an upper case state name (C<START> before "
+      "connecting, "
       "C<CONNECTING>, C<MAGIC> during the handshake, C<NEGOTIATING>, "
       "C<READY>, C<PROCESSING>, C<CLOSED> or C<DEAD>), followed by a "
       "colon and a few words of explanation.\n\n"

@@ -305,9 +305,18 @@ nbd_unlocked_get_tls_username (struct nbd_handle *h)
 {
   struct passwd pw, *result = NULL;
   char buf[1024];
+  const char *login;
 
   if (h->tls_username)
     return copy_string (h->tls_username);
+  /* As libnbd: $LOGNAME, when set (even to ""), names the local user, so
+   * a user can pick the PSK identity without code.  The password
+   * database comes second because it works without a controlling
+   * terminal, where getlogin fails.
+   */
+  login = getenv ("LOGNAME");
+  if (login)
+    return copy_string (login);
   if (getpwuid_r (geteuid (), &pw, buf, sizeof buf, &result) != 0 || !result) {
     set_error (errno ? errno : ENOENT, "cannot find the local user name");
     return NULL;

@@ -55,7 +55,7 @@ const char *
 nbd_internal_state_name (struct nbd_handle *h)
 {
   switch (h->state) {
-  case STATE_CREATED: return "CREATED";
+  case STATE_CREATED: return "START";
   case STATE_CONNECTING: return "CONNECTING";
   case STATE_HANDSHAKE: return "MAGIC";
   case STATE_NEGOTIATING: return "NEGOTIATING";
@@ -304,6 +304,16 @@ nbd_unlocked_aio_notify_read (struct nbd_handle *h)
     nbd_internal_flush_wakeups (h);
     return -1;
   }
+  /* As libnbd, and as notify_write below: readability is an event only a
+   * state that is waiting to read can take.  A handle not yet connected,
+   * idle between options, or closed or dead has nothing to read, and
+   * saying so beats a silent success that a caller's loop would spin on.
+   */
+  if (!(nbd_unlocked_aio_get_direction (h) & LIBNBD_AIO_DIRECTION_READ)) {
+    set_error (EINVAL, "nbd_aio_notify_read: the handle is %s and is not "
+               "waiting to read", nbd_internal_state_name (h));
+    return -1;
+  }
   r = nbd_internal_run (h, true, false);
   nbd_internal_flush_wakeups (h);   /* threads blocked on what completed */
   return r;
@@ -382,7 +392,7 @@ const char *
 nbd_unlocked_connection_state (struct nbd_handle *h)
 {
   switch (h->state) {
-  case STATE_CREATED: return "CREATED: handle has been created";
+  case STATE_CREATED: return "START: handle has been created";
   case STATE_CONNECTING: return "CONNECTING: connecting to the server";
   case STATE_HANDSHAKE: return "MAGIC: handshaking with the server";
   case STATE_NEGOTIATING: return "NEGOTIATING: waiting for an option request";

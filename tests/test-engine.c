@@ -15,7 +15,8 @@
  *  - a reply for a retired cookie right behind the real one: the
  *    command keeps its result, then the connection dies (item 16);
  *  - pread_initialize zeroes the buffer of a refused read (item 17);
- *  - nbd_aio_notify_write when not writing, a second
+ *  - nbd_aio_notify_write when not writing, nbd_aio_notify_read when not
+ *    reading (created, negotiating, closed), a second
  *    nbd_aio_disconnect: EINVAL (item 18);
  *  - a request above the server's maximum block size: ERANGE; pwrite and
  *    LIBNBD_CMD_FLAG_PAYLOAD_LEN under LIBNBD_STRICT_AUTO_FLAG (item 19).
@@ -461,12 +462,32 @@ test_refused_read_zeroes (const char *sock)
   check_case = NULL;
 }
 
-/* Item 18. */
+/* Item 18; and, as libnbd, nbd_aio_notify_read in a state that is not
+ * waiting to read (created, negotiating in opt mode, closed): EINVAL,
+ * not a silent success.
+ */
 static void
 test_notify_write_and_double_disconnect (const char *sock)
 {
   struct nbd_handle *h = new_handle ();
 
+  check_case = "notify_read before connecting";
+  CHECK_FAILS (nbd_aio_notify_read (h), EINVAL, "nbd_aio_notify_read", NULL);
+  CHECK (nbd_aio_is_created (h), "state: %s", nbd_connection_state (h));
+
+  check_case = "notify_read while negotiating";
+  if (nbd_set_opt_mode (h, true) == 0 && connect_or_fail (h, sock, check_case) == 0) {
+    CHECK (nbd_aio_is_negotiating (h), "state: %s", nbd_connection_state (h));
+    CHECK_EQ (nbd_aio_get_direction (h), 0);
+    CHECK_FAILS (nbd_aio_notify_read (h), EINVAL, "nbd_aio_notify_read", NULL);
+    CHECK (nbd_aio_is_negotiating (h), "state: %s", nbd_connection_state (h));
+    EXPECT_OK (nbd_opt_abort (h));
+    CHECK (nbd_aio_is_closed (h), "state: %s", nbd_connection_state (h));
+    CHECK_FAILS (nbd_aio_notify_read (h), EINVAL, "nbd_aio_notify_read", NULL);
+  }
+  nbd_close (h);
+
+  h = new_handle ();
   check_case = "notify_write / double disconnect";
   if (connect_or_fail (h, sock, check_case) == 0) {
     CHECK_EQ (nbd_aio_get_direction (h) & LIBNBD_AIO_DIRECTION_WRITE, 0);
@@ -477,6 +498,7 @@ test_notify_write_and_double_disconnect (const char *sock)
     for (int i = 0; i < 100 && !nbd_aio_is_closed (h) && !nbd_aio_is_dead (h); i++)
       nbd_poll (h, 100);
     CHECK (nbd_aio_is_closed (h), "state: %s", nbd_connection_state (h));
+    CHECK_FAILS (nbd_aio_notify_read (h), EINVAL, "nbd_aio_notify_read", NULL);
   }
   nbd_close (h);
   check_case = NULL;

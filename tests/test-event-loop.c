@@ -91,7 +91,7 @@ test_lifecycle (const char *sock)
 
   /* Created. */
   CHECK_STATE (h, 1, 0, 0, 0, 0, 0, 0);
-  CHECK (state_is (h, "CREATED"), "state: %s", nbd_connection_state (h));
+  CHECK (state_is (h, "START"), "state: %s", nbd_connection_state (h));
   CHECK_EQ (nbd_aio_get_direction (h), 0);
   CHECK_EQ (nbd_aio_get_fd (h), -1);
   CHECK (nbd_get_errno () != 0, "aio_get_fd on a created handle: no errno");

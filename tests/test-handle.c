@@ -12,11 +12,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -267,12 +269,50 @@ END_TEST
 START_TEST (test_tls_username_default)
 {
   struct nbd_handle *h = create ();
-  char *s = nbd_get_tls_username (h);
+  char *s;
 
-  /* Defaults to the local user name: never empty. */
+  /* Defaults to the local user name: never empty (without $LOGNAME,
+   * which could be set to anything; see test_tls_username_logname).
+   */
+  unsetenv ("LOGNAME");
+  s = nbd_get_tls_username (h);
   ck_assert_msg (s != NULL, "%s", nbd_get_error ());
   ck_assert_str_ne (s, "");
   free (s);
+  nbd_close (h);
+}
+END_TEST
+
+/* As libnbd: $LOGNAME, when set (even to ""), is the default user name
+ * (a user's way to choose the PSK identity); an explicit name wins over
+ * it; without it, the password database entry of the effective user.
+ */
+START_TEST (test_tls_username_logname)
+{
+  struct nbd_handle *h = create ();
+  const char *saved = getenv ("LOGNAME");
+  char *saved_copy = saved ? strdup (saved) : NULL;
+  struct passwd *pw;
+
+  ck_assert_int_eq (setenv ("LOGNAME", "env-user", 1), 0);
+  ck_assert_owned_str_eq (nbd_get_tls_username (h), "env-user");
+  ck_assert_int_eq (setenv ("LOGNAME", "", 1), 0);
+  ck_assert_owned_str_eq (nbd_get_tls_username (h), "");
+
+  ck_assert_int_eq (unsetenv ("LOGNAME"), 0);
+  pw = getpwuid (geteuid ());
+  if (pw)
+    ck_assert_owned_str_eq (nbd_get_tls_username (h), pw->pw_name);
+
+  ck_assert_int_eq (setenv ("LOGNAME", "env-user", 1), 0);
+  ck_assert_int_eq (nbd_set_tls_username (h, "alice"), 0);
+  ck_assert_owned_str_eq (nbd_get_tls_username (h), "alice");
+
+  if (saved_copy)
+    setenv ("LOGNAME", saved_copy, 1);
+  else
+    unsetenv ("LOGNAME");
+  free (saved_copy);
   nbd_close (h);
 }
 END_TEST
@@ -863,6 +903,7 @@ handle_suite (void)
   tcase_add_test (tc, test_defaults);
   tcase_add_test (tc, test_round_trips);
   tcase_add_test (tc, test_tls_username_default);
+  tcase_add_test (tc, test_tls_username_logname);
   tcase_add_test (tc, test_socket_activation_name);
   tcase_add_test (tc, test_meta_contexts);
   tcase_add_test (tc, test_private_data);
