@@ -687,6 +687,186 @@ def server_blocksize():
         stop_nbdkit(server, tmp)
 
 
+def server_errors():
+    """The server's error, through each kind of call: which errno the
+    program sees, what the callbacks were given."""
+    server, sock, tmp = start_nbdkit(
+        "--filter=error", "memory", "1M",
+        "error-pread=EPERM", "error-pread-rate=1",
+        "error-pwrite=ENOSPC", "error-pwrite-rate=1",
+        "error-zero=EIO", "error-zero-rate=1",
+        "error-trim=EINVAL", "error-trim-rate=1",
+        "error-extents=ESHUTDOWN", "error-extents-rate=1")
+    try:
+        for label, sr in (("err", True), ("err-nosr", False)):
+            h = connected(label, sock, sr=sr)
+            obs(label + ": pread", h, "pread", 512, 0)
+            obs(label + ": pwrite", h, "pwrite", b"x" * 512, 0)
+            obs(label + ": zero", h, "zero", 512, 0)
+            obs(label + ": trim", h, "trim", 512, 0)
+            obs(label + ": flush", h, "flush")
+            log = []
+
+            def chunk(subbuf, offset, status, err):
+                log.append("chunk %d+%d:%d err=%s" % (offset, len(subbuf), status,
+                                                     getattr(err, "value", err)))
+                return 0
+
+            def extent(metacontext, offset, entries, err):
+                log.append("extent %s@%d:%s err=%s" % (metacontext, offset, list(entries),
+                                                       getattr(err, "value", err)))
+                return 0
+            obs(label + ": pread_structured", h, "pread_structured", 512, 0, chunk)
+            say(label + ": pread_structured chunks", log)
+            log.clear()
+            obs(label + ": block_status", h, "block_status", 512, 0, extent)
+            say(label + ": block_status extents", log)
+            log.clear()
+
+            def completion(name):
+                def cb(err):
+                    log.append("%s err=%s" % (name, getattr(err, "value", err)))
+                    return 1
+                return cb
+            cookies = [h.aio_pread(nbd.Buffer(512), 0, completion=completion("pread")),
+                       h.aio_pwrite(nbd.Buffer.from_bytearray(b"y" * 512), 0,
+                                    completion=completion("pwrite")),
+                       h.aio_zero(512, 0, completion=completion("zero")),
+                       h.aio_trim(512, 0, completion=completion("trim")),
+                       h.aio_flush(completion=completion("flush"))]
+            step(label + ": aio")
+            while h.aio_in_flight() > 0:
+                h.poll(-1)
+            say(label + ": aio completions", sorted(log))
+            say(label + ": aio retired", [call(h.aio_command_completed, c) for c in cookies])
+            say(label + ": state after errors", state(h))
+            h.shutdown()
+    finally:
+        stop_nbdkit(server, tmp)
+
+
+def aio_flow():
+    """The non-blocking calls end to end: connecting, options through
+    their completions, every aio command with a completion."""
+    server, sock, tmp = start_nbdkit("memory", "1M")
+    try:
+        h = nbd.NBD()
+        h.add_meta_context(nbd.CONTEXT_BASE_ALLOCATION)
+        say("aio: aio_connect_unix", call(h.aio_connect_unix, sock))
+        say("aio: state after aio_connect_unix", state(h))
+        say("aio: aio_connect_unix again", call(h.aio_connect_unix, sock))
+        step("aio: connecting")
+        while h.aio_is_connecting():
+            h.poll(-1)
+        say("aio: state when connected", state(h))
+        say("aio: uri", h.get_uri().replace(sock, "SOCK"))
+
+        log = []
+
+        def completion(name, result=1):
+            def cb(err):
+                log.append("%s err=%s" % (name, getattr(err, "value", err)))
+                return result
+            return cb
+
+        def extent(metacontext, offset, entries, err):
+            log.append("extent %s@%d:%s" % (metacontext, offset, list(entries)))
+            return 0
+        h.pwrite(b"\7" * 65536, 65536)
+        h.set_strict_mode(nbd.STRICT_MASK)
+        cookies = [
+            h.aio_pwrite(nbd.Buffer.from_bytearray(b"\3" * 4096), 0,
+                         completion=completion("pwrite"), flags=nbd.CMD_FLAG_FUA),
+            h.aio_zero(4096, 4096, completion=completion("zero"),
+                       flags=nbd.CMD_FLAG_NO_HOLE),
+            h.aio_trim(4096, 8192, completion=completion("trim")),
+            h.aio_cache(4096, 0, completion=completion("cache")),
+            h.aio_flush(completion=completion("flush")),
+        ]
+        step("aio: writes")
+        while h.aio_in_flight() > 0:
+            h.poll(-1)
+        say("aio: write completions", sorted(log))
+        say("aio: write retired", [call(h.aio_command_completed, c) for c in cookies])
+        log.clear()
+        c = h.aio_block_status(256 * 1024, 0, extent, completion=completion("status"))
+        step("aio: block status")
+        while h.aio_in_flight() > 0:
+            h.poll(-1)
+        say("aio: block status log", log)
+        say("aio: block status retired", call(h.aio_command_completed, c))
+        log.clear()
+        buf = nbd.Buffer(8192)
+        c = h.aio_pread_structured(buf, 61440, lambda sub, off, st, err: log.append(
+            "chunk %d+%d:%d" % (off, len(sub), st)) or 0, completion=completion("read", 0))
+        step("aio: structured read")
+        while h.aio_in_flight() > 0:
+            h.poll(-1)
+        say("aio: structured read log", log)
+        say("aio: structured read data", describe(buf.to_bytearray()))
+        say("aio: structured read completed", call(h.aio_command_completed, c))
+        say("aio: peek after", call(h.aio_peek_command_completed))
+        say("aio: in flight after", h.aio_in_flight())
+        say("aio: aio_disconnect", call(h.aio_disconnect))
+        step("aio: disconnect")
+        while not (h.aio_is_closed() or h.aio_is_dead()):
+            h.poll(-1)
+        say("aio: state after disconnect", state(h))
+
+        # Options through the aio calls, callbacks and completions in order.
+        h = nbd.NBD()
+        h.set_opt_mode(True)
+        h.add_meta_context(nbd.CONTEXT_BASE_ALLOCATION)
+        step("aio-opt: connect")
+        say("aio-opt: connect", call(h.connect_unix, sock))
+        log = []
+
+        def wait_negotiating():
+            while h.aio_is_connecting():
+                h.poll(-1)
+        say("aio-opt: aio_opt_list", call(
+            h.aio_opt_list, lambda name, desc: log.append("list %r %r" % (name, desc)) or 0,
+            completion=completion("list")))
+        step("aio-opt: list")
+        wait_negotiating()
+        say("aio-opt: aio_opt_list_meta_context", call(
+            h.aio_opt_list_meta_context, lambda name: log.append("context %s" % name) or 0,
+            completion=completion("contexts")))
+        step("aio-opt: contexts")
+        wait_negotiating()
+        say("aio-opt: aio_opt_info", call(h.aio_opt_info, completion=completion("info")))
+        step("aio-opt: info")
+        wait_negotiating()
+        say("aio-opt: size after info", call(h.get_size))
+        say("aio-opt: aio_opt_go", call(h.aio_opt_go, completion=completion("go")))
+        step("aio-opt: go")
+        wait_negotiating()
+        say("aio-opt: log", log)
+        say("aio-opt: state after go", state(h))
+        say("aio-opt: can_meta_context", call(h.can_meta_context, nbd.CONTEXT_BASE_ALLOCATION))
+        say("aio-opt: aio_opt_list after go", call(h.aio_opt_list, lambda n, d: 0))
+
+        # Debug messages reach the callback, with a context and a message.
+        seen = []
+        h.set_debug_callback(lambda context, msg: seen.append(
+            (type(context).__name__, type(msg).__name__)))
+        h.set_debug(True)
+        h.pread(512, 0)
+        h.set_debug(False)
+        say("debug: callback called", len(seen) > 0)
+        say("debug: argument types", sorted(set(seen)))
+        h.clear_debug_callback()
+        seen.clear()
+        h.set_debug(True)
+        h.pread(512, 0)
+        h.set_debug(False)
+        say("debug: called after clear", len(seen) > 0)
+        say("package name", h.get_package_name())
+        h.shutdown()
+    finally:
+        stop_nbdkit(server, tmp)
+
+
 def error_object():
     h = nbd.NBD()
     for key, fn, args in [("not connected pread", h.pread, (512, 0)),
@@ -704,6 +884,7 @@ def error_object():
 
 
 for s in (fresh_handle, bad_setters, before_connect, server_memory,
-          server_readonly, server_null, server_blocksize, error_object):
+          server_readonly, server_null, server_blocksize, server_errors,
+          aio_flow, error_object):
     section(s)
 done()
