@@ -405,6 +405,12 @@ nbd_unlocked_set_handshake_flags (struct nbd_handle *h, uint32_t flags)
 uint32_t
 nbd_unlocked_get_handshake_flags (struct nbd_handle *h)
 {
+  /* As libnbd: once the server's greeting is in (the protocol is known),
+   * the flags both sides agreed on, none for an oldstyle server; until
+   * then the ones the caller allows.
+   */
+  if (h->protocol)
+    return h->gflags;
   return h->handshake_flags;
 }
 

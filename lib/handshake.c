@@ -470,9 +470,13 @@ stage_done (struct nbd_handle *h)
     switch (o->stage) {
     case STAGE_STARTTLS:
       if (!o->result && h->tls == LIBNBD_TLS_REQUIRE) {
-        set_error (ENOTSUP, "handshake: server refused TLS, "
-                   "but handle TLS setting is 'require' (2)");
-        return -1;
+        /* As libnbd: end the negotiation cleanly with NBD_OPT_ABORT
+         * rather than dropping the connection under the server; once it
+         * is written, STEP_ABORT_SENT fails the connect with this error.
+         */
+        record_option_error (o, ENOTSUP, "handshake: server refused TLS, "
+                             "but handle TLS setting is 'require' (2)");
+        return send_option (h, NBD_OPT_ABORT, NULL, 0);
       }
       if (!o->result)
         debug (h, "server refused TLS: continuing without encryption");
@@ -890,11 +894,9 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
     /* Use only what both sides support and the caller allows. */
     h->gflags = gflags & h->handshake_flags;
     h->protocol = (h->gflags & NBD_FLAG_FIXED_NEWSTYLE) ? "newstyle-fixed" : "newstyle";
-    if ((h->handshake_flags & LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE) == 0
-        && (h->handshake_flags & LIBNBD_HANDSHAKE_FLAG_NO_ZEROES)) {
-      /* NO_ZEROES without FIXED_NEWSTYLE is not a valid combination. */
-      h->gflags &= ~NBD_FLAG_NO_ZEROES;
-    }
+    /* As libnbd, NO_ZEROES is kept without FIXED_NEWSTYLE: the protocol
+     * ties the client's bit only to the server having offered it.
+     */
     be32_put (cflags, h->gflags);
     if (send_msg (h, cflags, 4) == -1)
       return -1;
@@ -954,6 +956,30 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
     return stage_done (h);
 
   case STEP_ABORT_SENT:
+    /* The automatic sequence aborts only to give up (TLS required but
+     * refused): as libnbd, the handle is then DEAD with the reason,
+     * except in opt mode, where it ends CLOSED like nbd_opt_abort and
+     * the connect call still fails with the reason.
+     */
+    if (h->opt && h->opt->kind == OPT_KIND_AUTO && h->opt->err) {
+      int err = h->opt->err;
+      char *why = h->opt->errmsg ? strdup (h->opt->errmsg) : NULL;
+
+      if (h->ops)
+        h->ops->shut_writes (h);
+      if (!h->opt_mode) {
+        nbd_internal_set_dead (h, err, why ? why : "option negotiation failed");
+        free (why);
+        return -1;
+      }
+      free_option (h->opt);
+      h->opt = NULL;
+      nbd_internal_close_socket (h);
+      h->state = STATE_CLOSED;
+      set_error (err, "%s", why ? why : "option negotiation failed");
+      free (why);
+      return 0;
+    }
     /* The server may acknowledge; there is no need to wait for it. */
     if (h->ops)
       h->ops->shut_writes (h);
@@ -1485,9 +1511,10 @@ nbd_unlocked_get_canonical_export_name (struct nbd_handle *h)
 {
   if (need_export_info (h) == -1)
     return NULL;
+  /* As libnbd: only a name the server reported (NBD_INFO_NAME), never
+   * the one asked for standing in for it.
+   */
   if (!h->canonical_name) {
-    if (h->full_info || !h->opt_mode)
-      return strdup (h->export_name);
     set_error (ENOTSUP, "server did not report a canonical name");
     return NULL;
   }

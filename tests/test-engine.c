@@ -15,6 +15,8 @@
  *  - a reply for a retired cookie right behind the real one: the
  *    command keeps its result, then the connection dies (item 16);
  *  - pread_initialize zeroes the buffer of a refused read (item 17);
+ *  - TLS required but refused by the server: NBD_OPT_ABORT is sent,
+ *    then the handle is DEAD (CLOSED in opt mode), errno ENOTSUP;
  *  - nbd_aio_notify_write when not writing, nbd_aio_notify_read when not
  *    reading (created, negotiating, closed), a second
  *    nbd_aio_disconnect: EINVAL (item 18);
@@ -126,6 +128,93 @@ test_idle_eof (bool garbage)
   }
   nbd_close (h);
   pthread_join (t, NULL);
+  check_case = NULL;
+}
+
+/* ---- TLS required, refused: NBD_OPT_ABORT, then DEAD or CLOSED ---- */
+
+/* A newstyle server that refuses STARTTLS and records which option
+ * came next: NBD_OPT_ABORT (2) from a client that ends the negotiation
+ * cleanly, 0 if the client just closed.
+ */
+struct refusing_server {
+  int fd;
+  uint32_t first_option, next_option;
+};
+
+static bool
+read_all (int fd, unsigned char *p, size_t len)
+{
+  while (len > 0) {
+    ssize_t r = read (fd, p, len);
+    if (r <= 0)
+      return false;
+    p += r;
+    len -= r;
+  }
+  return true;
+}
+
+static uint32_t
+get32be (const unsigned char *p)
+{
+  return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+static void *
+refusing_server_thread (void *arg)
+{
+  struct refusing_server *s = arg;
+  unsigned char g[18], b[16], reply[20];
+
+  memcpy (g, "NBDMAGIC", 8);
+  put64be (g + 8, UINT64_C (0x49484156454F5054));   /* IHAVEOPT */
+  g[16] = 0;
+  g[17] = 3;                    /* FIXED_NEWSTYLE | NO_ZEROES */
+  if (write (s->fd, g, sizeof g) != sizeof g || !read_all (s->fd, b, 4)
+      || !read_all (s->fd, b, 16))
+    goto out;
+  s->first_option = get32be (b + 8);
+  put64be (reply, UINT64_C (0x3e889045565a9));      /* option reply magic */
+  memcpy (reply + 8, b + 8, 4);
+  put64be (reply + 12, (uint64_t) 0x80000002 << 32); /* ERR_POLICY, length 0 */
+  if (write (s->fd, reply, sizeof reply) != sizeof reply)
+    goto out;
+  if (read_all (s->fd, b, 16))
+    s->next_option = get32be (b + 8);
+ out:
+  close (s->fd);
+  return NULL;
+}
+
+static void
+test_tls_refused (bool opt_mode)
+{
+  struct nbd_handle *h = new_handle ();
+  struct refusing_server s = { 0 };
+  pthread_t t;
+  int sv[2];
+
+  check_case = opt_mode ? "TLS refused, opt mode" : "TLS refused";
+  if (!nbd_supports_tls (h)) {
+    nbd_close (h);
+    return;
+  }
+  CHECK_EQ (nbd_set_tls (h, LIBNBD_TLS_REQUIRE), 0);
+  CHECK_EQ (nbd_set_opt_mode (h, opt_mode), 0);
+  REQUIRE (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+  s.fd = sv[1];
+  REQUIRE (pthread_create (&t, NULL, refusing_server_thread, &s) == 0, "pthread_create");
+  CHECK_FAILS (nbd_connect_socket (h, sv[0]), ENOTSUP, "nbd_connect_socket", "TLS");
+  pthread_join (t, NULL);
+  CHECK_EQ (s.first_option, 5); /* NBD_OPT_STARTTLS */
+  CHECK_EQ (s.next_option, 2);  /* NBD_OPT_ABORT */
+  /* As libnbd: DEAD, except in opt mode, which ends CLOSED. */
+  if (opt_mode)
+    CHECK (nbd_aio_is_closed (h), "state: %s", nbd_connection_state (h));
+  else
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+  nbd_close (h);
   check_case = NULL;
 }
 
@@ -745,6 +834,8 @@ main (void)
   signal (SIGPIPE, SIG_IGN);
   test_idle_eof (false);
   test_idle_eof (true);
+  test_tls_refused (false);
+  test_tls_refused (true);
 
   if (start_nbdkit (&s, "memory", "1M", NULL) == -1) {
     fprintf (stderr, PROG ": nbdkit not available: skipping\n");

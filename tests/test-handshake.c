@@ -158,9 +158,27 @@ test_memory (void)
   h = new_handle ();
   CHECK_EQ (nbd_set_handshake_flags (h, LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE), 0);
   if (connect_or_fail (h, s.sock, "handshake flags FIXED_NEWSTYLE") == 0) {
+    CHECK_EQ (nbd_get_handshake_flags (h), LIBNBD_HANDSHAKE_FLAG_FIXED_NEWSTYLE);
     CHECK_STREQ (nbd_get_protocol (h), "newstyle-fixed");
     CHECK_EQ (nbd_get_size (h), SIZE);
     CHECK_EQ (nbd_get_structured_replies_negotiated (h), 1);
+  }
+  nbd_close (h);
+
+  /* Only NO_ZEROES: plain newstyle, and the bit is still agreed (as
+   * libnbd; the server offered it), so the export name reply comes
+   * without its 124 zero bytes.
+   */
+  h = new_handle ();
+  CHECK_EQ (nbd_set_handshake_flags (h, LIBNBD_HANDSHAKE_FLAG_NO_ZEROES), 0);
+  if (connect_or_fail (h, s.sock, "handshake flags NO_ZEROES") == 0) {
+    CHECK_EQ (nbd_get_handshake_flags (h), LIBNBD_HANDSHAKE_FLAG_NO_ZEROES);
+    CHECK_STREQ (nbd_get_protocol (h), "newstyle");
+    CHECK_EQ (nbd_get_size (h), SIZE);
+    {
+      char buf[512];
+      CHECK_EQ (nbd_pread (h, buf, sizeof buf, 0, 0), 0);
+    }
   }
   nbd_close (h);
 
@@ -247,6 +265,12 @@ test_oldstyle (void)
     CHECK_EQ (nbd_aio_is_negotiating (h), 0);
     CHECK_EQ (nbd_aio_is_ready (h), 1);
     CHECK_STREQ (nbd_get_protocol (h), "oldstyle");
+    /* As libnbd: no handshake flags are agreed with an oldstyle server,
+     * and it reports no canonical name.
+     */
+    CHECK_EQ (nbd_get_handshake_flags (h), 0);
+    CHECK (nbd_get_canonical_export_name (h) == NULL, "canonical name on oldstyle");
+    CHECK_ERR (ENOTSUP, "nbd_get_canonical_export_name", NULL);
     CHECK_EQ (nbd_get_size (h), SIZE);
     CHECK_EQ (nbd_get_structured_replies_negotiated (h), 0);
     CHECK_EQ (nbd_can_meta_context (h, LIBNBD_CONTEXT_BASE_ALLOCATION), 0);
@@ -281,6 +305,8 @@ test_server_options (void)
     CHECK_EQ (nbd_opt_go (h), 0);
     CHECK_EQ (nbd_aio_is_ready (h), 1);
     CHECK_STREQ (nbd_get_protocol (h), "newstyle");
+    /* The client allowed both flags, the server offered none. */
+    CHECK_EQ (nbd_get_handshake_flags (h), 0);
     CHECK_EQ (nbd_get_size (h), SIZE);
     CHECK_EQ (nbd_get_structured_replies_negotiated (h), 0);
     CHECK_EQ (nbd_can_df (h), 0);
@@ -407,9 +433,16 @@ test_full_info (void)
   }
   nbd_close (h);
 
-  /* Without full info, nbdkit sends no description. */
+  /* Without full info, nbdkit sends no description and no canonical
+   * name; as libnbd, the name asked for does not stand in for it.
+   */
   h = new_handle ();
   if (connect_or_fail (h, s.sock, "no full info") == 0) {
+    str = nbd_get_canonical_export_name (h);
+    CHECK (str == NULL, "canonical name without full info: %s", str);
+    if (str == NULL)
+      CHECK_ERR (ENOTSUP, "nbd_get_canonical_export_name", NULL);
+    free (str);
     str = nbd_get_export_description (h);
     CHECK (str == NULL, "description without full info: %s", str);
     if (str == NULL)
