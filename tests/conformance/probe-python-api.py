@@ -976,6 +976,32 @@ def handshake_variants():
         stop_nbdkit(server, tmp)
 
 
+def server_limited():
+    """A server without zero, fast zero, cache, FUA or multi-conn: the
+    flags, then each unsupported request with the client checks on
+    (refused locally) and off (the server's answer)."""
+    server, sock, tmp = start_nbdkit(
+        "--filter=nozero", "--filter=nocache", "--filter=fua",
+        "--filter=multi-conn", "memory", "1M", "zeromode=none",
+        "cachemode=none", "multi-conn-mode=disable")
+    try:
+        h = connected("limited", sock)
+        flags_of("limited", h)
+        for mode, strict in (("strict", nbd.STRICT_MASK), ("lax", 0)):
+            label = "limited: " + mode
+            h.set_strict_mode(strict)
+            obs(label + ": zero", h, "zero", 512, 0)
+            obs(label + ": zero FAST_ZERO", h, "zero", 512, 0, nbd.CMD_FLAG_FAST_ZERO)
+            obs(label + ": cache", h, "cache", 512, 0)
+            obs(label + ": pwrite FUA", h, "pwrite", b"x" * 512, 0, nbd.CMD_FLAG_FUA)
+            obs(label + ": trim FUA", h, "trim", 512, 0, nbd.CMD_FLAG_FUA)
+            obs(label + ": aio_zero", h, "aio_zero", 512, 0)
+            obs(label + ": state", h, "aio_is_ready")
+        h.shutdown()
+    finally:
+        stop_nbdkit(server, tmp)
+
+
 def error_object():
     h = nbd.NBD()
     for key, fn, args in [("not connected pread", h.pread, (512, 0)),
@@ -994,6 +1020,7 @@ def error_object():
 
 for s in (fresh_handle, bad_setters, before_connect, server_memory,
           server_readonly, server_null, server_blocksize, server_errors,
+          server_limited,
           aio_flow, handshake_variants, error_object):
     section(s)
 done()
