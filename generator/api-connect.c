@@ -273,7 +273,10 @@ const struct call api_connect_calls[] = {
       "that can serve a single client on stdin/stdout, such as "
       "C<nbdkit -s> or L<nbd-server(1)> with port 0.  For "
       "L<qemu-nbd(8)> use L<nbd_connect_systemd_socket_activation(3)> "
-      "instead.  An empty C<argv> is rejected with C<EINVAL>.\n\n"
+      "instead.  An empty C<argv> is rejected with C<EINVAL>.  A program "
+      "that cannot be run makes the child print why on the standard "
+      "error it shares with the caller and exit, so the connection "
+      "fails as the server closing it during the handshake.\n\n"
       "The child is killed when the handle is closed; see also "
       "L<nbd_kill_subprocess(3)> and L<nbd_get_subprocess_pid(3)>.\n\n"
       CONNECT_OPT_MODE_NOTE,

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -572,6 +573,28 @@ exec_plan_init (struct exec_plan *p, char **argv)
   return -1;
 }
 
+/* In the child, once every candidate failed: as libnbd, say why on the
+ * stderr it shares with the caller, who otherwise only sees the
+ * connection close.  strerrordesc_np reads a static table (no locale,
+ * no lock), so it is safe after fork.
+ */
+static void
+child_report_exec_failure (const char *prog, int err)
+{
+  const char *desc = strerrordesc_np (err);
+  struct iovec iov[4];
+  ssize_t r;
+
+  if (!desc)
+    desc = "cannot execute";
+  iov[0] = (struct iovec) { (void *) prog, strlen (prog) };
+  iov[1] = (struct iovec) { (void *) ": ", 2 };
+  iov[2] = (struct iovec) { (void *) desc, strlen (desc) };
+  iov[3] = (struct iovec) { (void *) "\n", 1 };
+  r = writev (STDERR_FILENO, iov, 4);
+  (void) r;                     /* nothing more to do about it */
+}
+
 /* In the child: async-signal-safe only.  Does not return. */
 static void __attribute__ ((noreturn))
 exec_plan_run (const struct exec_plan *p, char **argv, char **envp)
@@ -589,6 +612,8 @@ exec_plan_run (const struct exec_plan *p, char **argv, char **envp)
     if (errno == EACCES)
       eacces = true;
   }
+  /* As execvp: EACCES from any candidate wins over the last error. */
+  child_report_exec_failure (argv[0], eacces ? EACCES : errno);
   _exit (eacces ? 126 : 127);
 }
 

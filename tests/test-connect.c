@@ -458,12 +458,32 @@ test_command (void)
   }
   nbd_close (h);
 
-  /* A program that does not exist: the connection fails (EOF). */
+  /* A program that does not exist: the connection fails (EOF), and, as
+   * libnbd, the child says why on the stderr it inherited.
+   */
   h = create ();
   {
     char *bad[] = { "/nonexistent/program", NULL };
+    char errpath[300], text[256] = "";
+    int saved = dup (STDERR_FILENO), fd;
+    ssize_t n;
+
+    snprintf (errpath, sizeof errpath, "%s/child-stderr", tmpdir);
+    fd = open (errpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (saved == -1 || fd == -1 || dup2 (fd, STDERR_FILENO) == -1) {
+      perror ("redirecting stderr");
+      exit (EXIT_FAILURE);
+    }
     if (nbd_connect_command (h, bad) != -1)
       FAIL ("nbd_connect_command of a missing program succeeded");
+    dup2 (saved, STDERR_FILENO);
+    close (saved);
+    n = pread (fd, text, sizeof text - 1, 0);
+    text[n > 0 ? n : 0] = '\0';
+    close (fd);
+    unlink (errpath);
+    if (strcmp (text, "/nonexistent/program: No such file or directory\n") != 0)
+      FAIL ("the child reported \"%s\"", text);
   }
   nbd_close (h);
 }
