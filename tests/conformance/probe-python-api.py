@@ -861,14 +861,20 @@ def aio_flow():
         say("aio-opt: aio_opt_list after go", call(h.aio_opt_list, lambda n, d: 0))
 
         # Debug messages reach the callback, with a context and a message.
-        seen = []
-        h.set_debug_callback(lambda context, msg: seen.append(
-            (type(context).__name__, type(msg).__name__)))
+        seen, contexts = [], []
+
+        def debug(context, msg):
+            seen.append((type(context).__name__, type(msg).__name__))
+            contexts.append(context)
+        h.set_debug_callback(debug)
         h.set_debug(True)
         h.pread(512, 0)
+        h.set_handle_name("renamed")
         h.set_debug(False)
         say("debug: callback called", len(seen) > 0)
         say("debug: argument types", sorted(set(seen)))
+        # The context is the name of the call the message comes from.
+        say("debug: contexts", sorted(set(contexts)))
         h.clear_debug_callback()
         seen.clear()
         h.set_debug(True)
