@@ -1008,6 +1008,40 @@ def server_limited():
         stop_nbdkit(server, tmp)
 
 
+def flag_matrix():
+    """Every command with every flag, all checks on, then with only
+    STRICT_FLAGS off (so the server judges the flags libnbd would)."""
+    server, sock, tmp = start_nbdkit("memory", "1M")
+    try:
+        h = connected("flags", sock)
+        commands = [
+            ("pread", lambda f: h.pread(512, 0, f)),
+            ("pwrite", lambda f: h.pwrite(b"z" * 512, 0, f)),
+            ("zero", lambda f: h.zero(512, 0, f)),
+            ("trim", lambda f: h.trim(512, 0, f)),
+            ("cache", lambda f: h.cache(512, 0, f)),
+            ("flush", lambda f: h.flush(f)),
+            ("block_status", lambda f: h.block_status(512, 0, lambda *a: 0, f)),
+            ("pread_structured", lambda f: h.pread_structured(512, 0, lambda *a: 0, f)),
+        ]
+        flags = [("FUA", nbd.CMD_FLAG_FUA), ("NO_HOLE", nbd.CMD_FLAG_NO_HOLE),
+                 ("DF", nbd.CMD_FLAG_DF), ("REQ_ONE", nbd.CMD_FLAG_REQ_ONE),
+                 ("FAST_ZERO", nbd.CMD_FLAG_FAST_ZERO), ("0x20", 0x20),
+                 ("0x10000", 0x10000)]
+        for mode, strict in (("strict", nbd.STRICT_MASK),
+                             ("no STRICT_FLAGS", nbd.STRICT_MASK & ~nbd.STRICT_FLAGS)):
+            h.set_strict_mode(strict)
+            for cname, fn in commands:
+                for fname, f in flags:
+                    key = "flags: %s: %s %s" % (mode, cname, fname)
+                    step(key)
+                    say(key, call(fn, f))
+        say("flags: state", state(h))
+        h.shutdown()
+    finally:
+        stop_nbdkit(server, tmp)
+
+
 def error_object():
     h = nbd.NBD()
     for key, fn, args in [("not connected pread", h.pread, (512, 0)),
@@ -1026,7 +1060,7 @@ def error_object():
 
 for s in (fresh_handle, bad_setters, before_connect, server_memory,
           server_readonly, server_null, server_blocksize, server_errors,
-          server_limited,
+          server_limited, flag_matrix,
           aio_flow, handshake_variants, error_object):
     section(s)
 done()
