@@ -2,8 +2,12 @@
 # program sees it.  Defaults of a fresh handle, setters given bad
 # values, calls made in the wrong state, the flags and commands of
 # connections to nbdkit (read-write, read-only, null, with and without
-# structured replies, with advertised block sizes), callbacks and their
-# argument order, the aio queue, a raising callback, and nbd.Error.
+# structured replies, with advertised block sizes, oldstyle, injected
+# server errors, missing features), every command with every flag, the
+# handshake and TLS policies, callbacks and their argument order, the
+# aio queue and aio option calls, a raising callback, and nbd.Error.
+# Lines printed with want() hold behaviour that changed upstream after
+# 1.14: only this library is held to the value (see conformance_probe).
 #
 # An error is printed as its errno name plus whether a message came
 # with it, never the message text (that legitimately differs).
@@ -98,9 +102,10 @@ BLOCK_SIZES = [("minimum", nbd.SIZE_MINIMUM), ("preferred", nbd.SIZE_PREFERRED),
 def block_sizes(label, h, payload):
     for name, c in BLOCK_SIZES:
         obs(label + ": get_block_size " + name, h, "get_block_size", c)
-    # LIBNBD_SIZE_PAYLOAD (3) is new in upstream 1.22: the largest write
-    # libnbd sends, the server's maximum clamped to [1M, 64M], 64M when
-    # the server advertised none (nbd_get_block_size(3)).  1.14: EINVAL.
+    # LIBNBD_SIZE_PAYLOAD (3) came after 1.14 (with extended headers):
+    # the largest write libnbd sends, the server's maximum clamped to
+    # [1M, 64M], 64M when the server advertised none
+    # (nbd_get_block_size(3)).  1.14: EINVAL.
     want(label + ": get_block_size payload", payload, call(h.get_block_size, 3))
     obs(label + ": get_block_size 4", h, "get_block_size", 4)
 
@@ -110,7 +115,7 @@ def fresh_handle():
     say("fresh: handle name", h.get_handle_name())
     for g in GETTERS:
         if g == "get_strict_mode":
-            # Upstream since 1.18/1.20: a new handle has every check on,
+            # Upstream after 1.14: a new handle has every check on,
             # STRICT_PAYLOAD (0x20) and STRICT_AUTO_FLAG (0x40) included
             # (nbd_set_strict_mode(3), "By default ... all").
             want("fresh: get_strict_mode", "127", call(h.get_strict_mode))
@@ -165,12 +170,12 @@ def bad_setters():
         obs("set_strict_mode %#x" % v, h, "set_strict_mode", v)
     h.set_strict_mode(nbd.STRICT_MASK)
     say("strict mode after bad sets", h.get_strict_mode())
-    # LIBNBD_STRICT_PAYLOAD = 0x20 is new in upstream 1.18
+    # LIBNBD_STRICT_PAYLOAD = 0x20 came after 1.14
     # (nbd_set_strict_mode(3)); 1.14 rejects it as unknown.
     want("set_strict_mode 0x20", "ok", call(h.set_strict_mode, 0x20))
     for v in (0x10, 0x80, 0):
         obs("set_uri_allow_transports %#x" % v, h, "set_uri_allow_transports", v)
-    # LIBNBD_ALLOW_TRANSPORT_SSH = 0x8 is new in upstream 1.22
+    # LIBNBD_ALLOW_TRANSPORT_SSH = 0x8 came after 1.14 (nbd+ssh URIs)
     # (nbd_set_uri_allow_transports(3)); 1.14 rejects it as unknown.
     want("set_uri_allow_transports 0x8", "ok", call(h.set_uri_allow_transports, 8))
     for v in (3, -1):
@@ -595,9 +600,9 @@ def server_memory():
         h.shutdown()
 
         h = connected("opt-shutdown", sock, opt=True)
-        # Upstream since 1.22 (nbd_shutdown(3)): "works whether or not the
-        # handle is ready for transmission of commands", opt mode
-        # included; 1.14 refused it (EINVAL) while negotiating.
+        # Upstream after 1.14 (nbd_shutdown(3) of 1.22): "works whether
+        # or not the handle is ready for transmission of commands", opt
+        # mode included; 1.14 refused it (EINVAL) while negotiating.
         step("opt-shutdown: shutdown")
         want("opt-shutdown: shutdown", "ok", call(h.shutdown))
         want("opt-shutdown: state", "closed", state(h))
