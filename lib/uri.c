@@ -841,14 +841,13 @@ nbd_unlocked_get_uri (struct nbd_handle *h)
       free_nbd_uri (&u);
   }
 
+  /* Only an address the library connected to itself: as libnbd, a
+   * socket handed over by nbd_connect_socket (or a subprocess) has none,
+   * even when its peer happens to have a name.
+   */
   if (h->connaddrlen > 0) {
     memcpy (&ss, &h->connaddr, h->connaddrlen);
     sslen = h->connaddrlen;
-  }
-  else if (h->fd >= 0) {
-    sslen = sizeof ss;
-    if (getpeername (h->fd, (struct sockaddr *) &ss, &sslen) == -1)
-      sslen = 0;
   }
 
   if (is_ssh) {

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -404,6 +405,32 @@ main (void)
     snprintf (want, sizeof want, "nbd+unix:///myexport?socket=%s", sock);
     check_get_uri (h, "myexport", want);
     nbd_shutdown (h, 0);
+  }
+  nbd_close (h);
+
+  /* nbd_get_uri after nbd_connect_socket: as libnbd, no URI (EINVAL),
+   * although this socket's peer is a named Unix socket.
+   */
+  h = nbd_create ();
+  {
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char *u;
+
+    snprintf (sun.sun_path, sizeof sun.sun_path, "%s", sock);
+    if (fd == -1 || connect (fd, (struct sockaddr *) &sun, sizeof sun) == -1) {
+      perror ("connect");
+      exit (EXIT_FAILURE);
+    }
+    if (nbd_connect_socket (h, fd) == -1)
+      FAIL ("nbd_connect_socket: %s", nbd_get_error ());
+    else if ((u = nbd_get_uri (h)) != NULL) {
+      FAIL ("nbd_get_uri after nbd_connect_socket gave %s", u);
+      free (u);
+    }
+    else if (nbd_get_errno () != EINVAL)
+      FAIL ("nbd_get_uri after nbd_connect_socket: errno %d: %s",
+            nbd_get_errno (), nbd_get_error ());
   }
   nbd_close (h);
 

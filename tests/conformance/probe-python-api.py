@@ -780,6 +780,18 @@ def aio_flow():
         say("aio: state when connected", state(h))
         say("aio: uri", h.get_uri().replace(sock, "SOCK"))
 
+        # A socket connected by the program: no address of the library's
+        # own, so no URI (nbd_get_uri(3): "eg. if you connected with
+        # nbd_connect_socket"), whatever the peer's name.
+        import socket
+        other = nbd.NBD()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sock)
+        step("connect_socket")
+        say("connect_socket", call(other.connect_socket, s.detach()))
+        say("connect_socket: get_uri", call(other.get_uri))
+        other.shutdown()
+
         log = []
 
         def completion(name, result=1):
