@@ -72,6 +72,18 @@ connected (struct nbd_handle *h)
   nbd_internal_handshake_start (h);
 }
 
+/* The address the library connected to, for nbd_get_uri (which may be
+ * called after the socket is gone).
+ */
+static void
+remember_addr (struct nbd_handle *h, const struct sockaddr *addr, socklen_t addrlen)
+{
+  if (addrlen <= sizeof h->connaddr) {
+    memcpy (&h->connaddr, addr, addrlen);
+    h->connaddrlen = addrlen;
+  }
+}
+
 /* Adopt fd (non-blocking, close-on-exec) and start connect(2) on it.
  * Returns 0 when connected at once or in progress, or -1 with errno set
  * when connect failed (fd is closed in that case, h->fd = -1).
@@ -159,11 +171,7 @@ nbd_unlocked_aio_connect (struct nbd_handle *h,
     fail_dead (h);
     return -1;
   }
-  /* For nbd_get_uri, which may be called after the socket is gone. */
-  if (addrlen <= sizeof h->connaddr) {
-    memcpy (&h->connaddr, addr, addrlen);
-    h->connaddrlen = addrlen;
-  }
+  remember_addr (h, addr, addrlen);
   return 0;
 }
 
@@ -881,6 +889,8 @@ nbd_unlocked_aio_connect_systemd_socket_activation (struct nbd_handle *h,
     set_error (errno, "connect: %s: %s", h->sact_sockpath, strerror (errno));
     goto fail_dead;
   }
+  /* As libnbd, nbd_get_uri then names the private socket. */
+  remember_addr (h, (struct sockaddr *) &sun, sizeof sun);
   return 0;
 
  fail_dead:

@@ -586,6 +586,14 @@ test_sact (const char *name, const char *expect_fdnames)
     nbd_close (h);
     return;
   }
+  /* As libnbd: the URI names the private socket the server listens on. */
+  {
+    char *u = nbd_get_uri (h);
+    if (u == NULL || strncmp (u, "nbd+unix:///?socket=/", 21) != 0)
+      FAIL ("nbd_get_uri after socket activation: %s",
+            u ? u : nbd_get_error ());
+    free (u);
+  }
   check_subprocess (h, name ? "socket activation (named)" : "socket activation",
                     "socket activation");
 

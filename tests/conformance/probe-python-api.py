@@ -1059,6 +1059,22 @@ def flag_matrix():
         stop_nbdkit(server, tmp)
 
 
+def subprocess_uris():
+    """nbd_get_uri for the connections the library starts itself."""
+    h = nbd.NBD()
+    step("sa: connect")
+    say("sa: connect", call(h.connect_systemd_socket_activation,
+                            ["nbdkit", "memory", "1M"]))
+    # The private socket's path is random: only the URI's shape.
+    say("sa: get_uri", call(lambda: h.get_uri().split("=")[0]))
+    obs("sa: shutdown", h, "shutdown")
+    h = nbd.NBD()
+    step("cmd: connect")
+    say("cmd: connect", call(h.connect_command, ["nbdkit", "-s", "memory", "1M"]))
+    obs("cmd: get_uri", h, "get_uri")
+    del h
+
+
 def error_object():
     h = nbd.NBD()
     for key, fn, args in [("not connected pread", h.pread, (512, 0)),
@@ -1078,6 +1094,6 @@ def error_object():
 for s in (fresh_handle, bad_setters, before_connect, server_memory,
           server_readonly, server_null, server_blocksize, server_errors,
           server_limited, flag_matrix,
-          aio_flow, handshake_variants, error_object):
+          aio_flow, handshake_variants, subprocess_uris, error_object):
     section(s)
 done()
