@@ -1074,6 +1074,41 @@ def subprocess_uris():
     obs("cmd: get_uri", h, "get_uri")
     del h
 
+    # TCP: the URI keeps the host as the caller gave it.
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+    probe_socket = socket.socket()
+    probe_socket.bind(("127.0.0.1", 0))
+    port = str(probe_socket.getsockname()[1])
+    probe_socket.close()
+    tmp = tempfile.mkdtemp(prefix="libnbd-conf-")
+    server = subprocess.Popen(["nbdkit", "-f", "-i", "127.0.0.1", "-p", port,
+                               "-P", tmp + "/pid", "memory", "1M"])
+    try:
+        for _ in range(500):
+            if os.path.exists(tmp + "/pid") and os.path.getsize(tmp + "/pid") > 0:
+                break
+            time.sleep(0.01)
+        for label, host in (("tcp numeric", "127.0.0.1"), ("tcp name", "localhost")):
+            h = nbd.NBD()
+            step(label + ": connect")
+            say(label + ": connect", call(h.connect_tcp, host, port))
+            say(label + ": get_uri", call(lambda: h.get_uri().replace(port, "PORT")))
+            h.shutdown()
+        h = nbd.NBD()
+        step("tcp uri: connect")
+        say("tcp uri: connect", call(h.connect_uri, "nbd://127.0.0.1:%s/exp" % port))
+        say("tcp uri: get_uri", call(lambda: h.get_uri().replace(port, "PORT")))
+        say("tcp uri: export name", call(h.get_export_name))
+        h.shutdown()
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
 
 def error_object():
     h = nbd.NBD()
