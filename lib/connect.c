@@ -85,7 +85,7 @@ remember_addr (struct nbd_handle *h, const struct sockaddr *addr, socklen_t addr
 }
 
 /* Adopt fd (non-blocking, close-on-exec) and start connect(2) on it.
- * Returns 0 when connected at once or in progress, or -1 with errno set
+ * Returns 0 when connected or in progress, or -1 with errno set
  * when connect failed (fd is closed in that case, h->fd = -1).
  */
 static int
@@ -95,11 +95,12 @@ start_connect (struct nbd_handle *h, int fd,
   nbd_internal_adopt_fd (h, fd);
   h->ops = &nbd_internal_socket_ops;
 
-  if (connect (fd, addr, addrlen) == 0) {
-    connected (h);
-    return 0;
-  }
-  if (errno == EINPROGRESS) {
+  /* Connected at once (a Unix socket, usually) or not: as libnbd, the
+   * handle waits for the socket to be writable either way, so an event
+   * loop sees the same direction (write) and makes the same
+   * nbd_aio_notify_write after every connect call.
+   */
+  if (connect (fd, addr, addrlen) == 0 || errno == EINPROGRESS) {
     h->state = STATE_CONNECTING;
     return 0;
   }

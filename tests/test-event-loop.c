@@ -101,10 +101,18 @@ test_lifecycle (const char *sock)
   CHECK_FAILS (nbd_aio_disconnect (h, 0), ENOTCONN, "nbd_aio_disconnect",
                NULL);
 
-  /* Connect without blocking, then drive with our own loop. */
+  /* Connect without blocking, then drive with our own loop.  As libnbd:
+   * even a Unix socket that connected at once waits for writability
+   * first (a loop may make that nbd_aio_notify_write without polling).
+   */
   CHECK_EQ (nbd_aio_connect_unix (h, sock), 0);
   CHECK_EQ (nbd_aio_is_created (h), 0);
   CHECK_EQ (nbd_aio_is_ready (h), 0);
+  CHECK_EQ (nbd_aio_is_connecting (h), 1);
+  CHECK (state_is (h, "CONNECTING"), "state: %s", nbd_connection_state (h));
+  CHECK_EQ (nbd_aio_get_direction (h), LIBNBD_AIO_DIRECTION_WRITE);
+  CHECK_EQ (nbd_aio_notify_write (h), 0);
+  CHECK_EQ (nbd_aio_get_direction (h), LIBNBD_AIO_DIRECTION_READ);
   CHECK (nbd_aio_get_fd (h) >= 0, "no fd after aio_connect_unix: %s",
          nbd_get_error ());
   for (i = 0; i < 1000 && !nbd_aio_is_ready (h); i++) {

@@ -761,10 +761,9 @@ def aio_flow():
         say("aio: state after aio_connect_unix", state(h))
         say("aio: aio_connect_unix again", call(h.aio_connect_unix, sock))
         # Calls made while the connection is still being set up (no
-        # poll since aio_connect_unix).  The direction is not compared:
-        # 1.14 waits for a writable notification even on a Unix socket
-        # that connected at once (WRITE), this library goes on to wait
-        # for the greeting (READ); both follow nbd_aio_get_direction.
+        # poll since aio_connect_unix).  Even a Unix socket that
+        # connected at once waits for writability first.
+        say("connecting: aio_get_direction", h.aio_get_direction())
         for m, args in [("pread", (512, 0)), ("aio_pread", (nbd.Buffer(512), 0)),
                         ("aio_flush", ()), ("get_size", ()), ("is_read_only", ()),
                         ("get_protocol", ()), ("opt_go", ()), ("aio_opt_abort", ()),
