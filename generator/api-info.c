@@ -66,7 +66,9 @@ const struct call api_info_calls[] = {
     .description =
       "Report the size, in bytes, of the export the handle is attached to, "
       "as announced by the server during the handshake.  The value is "
-      "never negative on success.\n\n"
+      "never negative on success: a server announcing a size that does "
+      "not fit in a signed 64-bit integer can still be connected to, but "
+      "this call then fails with C<EOVERFLOW>.\n\n"
       "In option mode the size becomes available once L<nbd_opt_info(3)> "
       "or L<nbd_opt_go(3)> has succeeded; before that, or when the last "
       "such request failed, the call fails with C<EINVAL>.  "

@@ -440,7 +440,7 @@ static int
 enter_transmission (struct nbd_handle *h)
 {
   if (!h->eflags_known) {
-    set_error (EPROTO, "server did not send export size and flags");
+    set_error (0, "server did not send export size and flags");
     return -1;
   }
   export_agreed (h);
@@ -535,10 +535,6 @@ handle_info (struct nbd_handle *h, const char *p, uint32_t len)
     h->exportsize = be64_get (p + 2);
     h->eflags = be16_get (p + 10);
     h->eflags_known = true;
-    if (h->exportsize > INT64_MAX) {
-      set_error (EPROTO, "server export size is too large");
-      return -1;
-    }
     break;
   case NBD_INFO_NAME:
     if (len - 2 > NBD_MAX_STRING)
@@ -575,7 +571,7 @@ handle_info (struct nbd_handle *h, const char *p, uint32_t len)
   }
   return 0;
  bad:
-  set_error (EPROTO, "server sent an invalid NBD_REP_INFO reply");
+  set_error (0, "server sent an invalid NBD_REP_INFO reply");
   return -1;
 }
 
@@ -588,7 +584,7 @@ handle_meta_context_reply (struct nbd_handle *h, const char *p, uint32_t len)
 
   /* An id and a name: a context with no name is an error, as upstream. */
   if (len <= 4 || len - 4 > NBD_MAX_STRING) {
-    set_error (EPROTO, "server sent an invalid NBD_REP_META_CONTEXT reply");
+    set_error (0, "server sent an invalid NBD_REP_META_CONTEXT reply");
     return -1;
   }
   id = be32_get (p);
@@ -628,7 +624,7 @@ handle_server_reply (struct nbd_handle *h, const char *p, uint32_t len)
   char *name, *desc;
 
   if (len < 4 || (name_len = be32_get (p)) > len - 4 || name_len > NBD_MAX_STRING) {
-    set_error (EPROTO, "server sent an invalid NBD_REP_SERVER reply");
+    set_error (0, "server sent an invalid NBD_REP_SERVER reply");
     return -1;
   }
   name = strndup (p + 4, name_len);
@@ -684,7 +680,7 @@ handle_ack (struct nbd_handle *h)
   case NBD_OPT_GO:
   case NBD_OPT_INFO:
     if (!h->eflags_known) {
-      set_error (EPROTO, "server acknowledged %s without NBD_INFO_EXPORT",
+      set_error (0, "server acknowledged %s without NBD_INFO_EXPORT",
                  option_name (o->option));
       return -1;
     }
@@ -761,7 +757,7 @@ handle_option_reply (struct nbd_handle *h)
 
   h->chunks_received++;
   if (option != o->option) {
-    set_error (EPROTO, "server replied to option %" PRIu32 " while %" PRIu32 " was sent",
+    set_error (0, "server replied to option %" PRIu32 " while %" PRIu32 " was sent",
                option, o->option);
     return -1;
   }
@@ -771,7 +767,7 @@ handle_option_reply (struct nbd_handle *h)
   switch (reply) {
   case NBD_REP_ACK:
     if (len != 0) {
-      set_error (EPROTO, "server sent NBD_REP_ACK with a payload");
+      set_error (0, "server sent NBD_REP_ACK with a payload");
       return -1;
     }
     return handle_ack (h);
@@ -800,7 +796,7 @@ handle_option_reply (struct nbd_handle *h)
   return expect (h, 20, STEP_REPLY_HEADER);
 
  unexpected:
-  set_error (EPROTO, "server sent unexpected reply type 0x%" PRIx32 " to %s",
+  set_error (0, "server sent unexpected reply type 0x%" PRIx32 " to %s",
              reply, option_name (option));
   return -1;
 }
@@ -852,7 +848,7 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
     uint64_t version;
     h->chunks_received++;
     if (be64_get (b) != NBD_MAGIC) {
-      set_error (EPROTO, "handshake: server did not send the NBD magic");
+      set_error (0, "handshake: server did not send the NBD magic");
       return -1;
     }
     version = be64_get (b + 8);
@@ -861,7 +857,7 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
       return expect (h, 136, STEP_OLDSTYLE);
     }
     if (version != NBD_NEW_VERSION) {
-      set_error (EPROTO, "handshake: unknown protocol version 0x%" PRIx64, version);
+      set_error (0, "handshake: unknown protocol version 0x%" PRIx64, version);
       return -1;
     }
     return expect (h, 2, STEP_GFLAGS);
@@ -875,10 +871,6 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
       return -1;
     }
     h->exportsize = be64_get (b);
-    if (h->exportsize > INT64_MAX) {
-      set_error (EPROTO, "server export size is too large");
-      return -1;
-    }
     h->gflags = flags >> 16;
     h->eflags = flags & 0xffff;
     h->eflags_known = true;
@@ -912,12 +904,12 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
   case STEP_REPLY_HEADER: {
     uint32_t len;
     if (be64_get (b) != NBD_REP_MAGIC) {
-      set_error (EPROTO, "handshake: invalid option reply magic");
+      set_error (0, "handshake: invalid option reply magic");
       return -1;
     }
     len = be32_get (b + 16);
     if (len > MAX_OPTION_REPLY) {
-      set_error (EPROTO, "handshake: option reply of %" PRIu32 " bytes is too long", len);
+      set_error (0, "handshake: option reply of %" PRIu32 " bytes is too long", len);
       return -1;
     }
     if (len == 0)
@@ -935,10 +927,6 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
   case STEP_EXPORT_NAME_REPLY:
     h->chunks_received++;
     h->exportsize = be64_get (b);
-    if (h->exportsize > INT64_MAX) {
-      set_error (EPROTO, "server export size is too large");
-      return -1;
-    }
     h->eflags = be16_get (b + 8);
     h->eflags_known = true;
     return enter_transmission (h);
@@ -989,7 +977,7 @@ nbd_internal_handshake_io_done (struct nbd_handle *h)
       finish_option (h);
     return 0;
   }
-  set_error (EPROTO, "handshake: internal error (step %d)", h->hs_step);
+  set_error (0, "handshake: internal error (step %d)", h->hs_step);
   return -1;
 }
 
@@ -1422,6 +1410,15 @@ nbd_unlocked_get_size (struct nbd_handle *h)
 {
   if (need_export_info (h) == -1)
     return -1;
+  /* As libnbd (CVE-2023-5215): a size the signed result cannot hold is
+   * accepted on the wire (requests are bounded against it unsigned) but
+   * never returned as a negative number.
+   */
+  if (h->exportsize > INT64_MAX) {
+    set_error (EOVERFLOW, "the server claims an export size of %" PRIu64
+               " bytes, which does not fit in the signed result", h->exportsize);
+    return -1;
+  }
   return (int64_t) h->exportsize;
 }
 

@@ -364,6 +364,10 @@ extern int nbd_internal_wait_until (struct nbd_handle *h,
                                     bool (*done) (struct nbd_handle *h, void *arg),
                                     void *arg);
 extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *msg);
+/* The server closed the connection at a message boundary: CLOSED (not
+ * dead), commands still owed a reply fail with ENOTCONN, no error set.
+ */
+extern void nbd_internal_set_closed (struct nbd_handle *h);
 /* As nbd_internal_set_dead, but the commands lost fail with cmd_errnum
  * (ETIMEDOUT, ECANCELED) instead of ENOTCONN.
  */

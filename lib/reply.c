@@ -55,11 +55,14 @@ set_cmd_error (struct command *cmd, int err)
     cmd->error = err;
 }
 
-/* A protocol violation the connection cannot survive. */
+/* A protocol violation the connection cannot survive.  As libnbd, the
+ * error carries no errno (nbd_get_errno gives 0), only the message; the
+ * commands lost with the connection fail with ENOTCONN.
+ */
 static int
 fatal (struct nbd_handle *h, const char *msg)
 {
-  nbd_internal_set_dead (h, EPROTO, msg);
+  nbd_internal_set_dead (h, 0, msg);
   return -1;
 }
 
@@ -698,15 +701,16 @@ nbd_internal_receive (struct nbd_handle *h, bool readable)
     }
   recv_result:
     if (r == 0) {
-      /* EOF with nothing owed to us is an orderly close: after our
-       * NBD_CMD_DISC, or a server ending an idle connection.
+      /* EOF where a reply would start is, as in libnbd, the server
+       * closing the connection: after our NBD_CMD_DISC, ending an idle
+       * connection, or giving up on commands still owed a reply (they
+       * fail with ENOTCONN).  EOF inside a reply is a broken server.
        */
-      if (h->nr_in_flight == 0 && !h->rx_cmd && h->rbuf_start == h->rbuf_end) {
-        nbd_internal_close_socket (h);
-        h->state = STATE_CLOSED;
+      if (!h->rx_cmd && h->rbuf_start == h->rbuf_end) {
+        nbd_internal_set_closed (h);
         break;
       }
-      nbd_internal_set_dead (h, ECONNRESET, "recv: server closed the connection");
+      nbd_internal_set_dead (h, 0, "recv: server disconnected in the middle of a reply");
       result = -1;
       break;
     }

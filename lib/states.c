@@ -142,6 +142,19 @@ nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum, const char 
 }
 
 void
+nbd_internal_set_closed (struct nbd_handle *h)
+{
+  if (h->state == STATE_DEAD || h->state == STATE_CLOSED)
+    return;
+  debug (h, "the server closed the connection");
+  h->state = STATE_CLOSED;
+  nbd_internal_close_socket (h);
+  nbd_internal_abort_commands (h, ENOTCONN);
+  nbd_internal_wake_all_waiters (h);
+  nbd_internal_flush_wakeups (h);
+}
+
+void
 nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *msg)
 {
   /* Commands lost with the connection fail with ENOTCONN whatever broke
@@ -191,8 +204,8 @@ run_handshake (struct nbd_handle *h)
       return -1;
     }
     if (r == 0) {
-      nbd_internal_set_dead (h, ECONNRESET,
-                             "recv: server closed the connection during the handshake");
+      /* (No errno, as libnbd.) */
+      nbd_internal_set_dead (h, 0, "recv: server disconnected during the handshake");
       return -1;
     }
     h->hs_rdone += (size_t) r;
