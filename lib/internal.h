@@ -291,7 +291,7 @@ struct nbd_handle {
    */
   char *tls_connect_port;
 
-  /* wait.c: the one place that waits (threads, deadlines, cancel). */
+  /* wait.c, the one place that waits (threads, cancel), and timeouts.c. */
   pthread_cond_t progress;      /* broadcast after each leader round */
   bool leader_polling;          /* a thread is in poll(2), lock released */
   uint64_t rounds;              /* leader rounds so far */
@@ -302,7 +302,7 @@ struct nbd_handle {
   uint64_t connect_deadline;    /* CLOCK_MONOTONIC ns, 0: none */
   struct command *oldest, *newest; /* commands awaiting a reply */
   struct waiter *waiters;       /* followers asleep */
-  /* The request-timeout watchdog (wait.c), started with the first
+  /* The request-timeout watchdog (timeouts.c), started with the first
    * command issued under a request timeout, for programs that poll the
    * socket themselves.
    */
@@ -402,6 +402,12 @@ extern void nbd_internal_watchdog_stop (struct nbd_handle *h);
  * error set); 0 otherwise.  For the event-loop entry points.
  */
 extern int nbd_internal_check_deadlines (struct nbd_handle *h);
+/* timeouts.c, for wait.c: the earliest deadline in force (0: none), and
+ * the check above at a time already read (now: CLOCK_MONOTONIC ns, or 0
+ * when there is no deadline).
+ */
+extern uint64_t nbd_internal_next_deadline (struct nbd_handle *h);
+extern int nbd_internal_check_deadlines_at (struct nbd_handle *h, uint64_t now);
 /* A follower's reason to wake came (its command completed, the
  * connection died): it is posted when the lock is next given up.
  */

@@ -310,7 +310,7 @@ nbd_unlocked_aio_notify_read (struct nbd_handle *h)
   if (nbd_internal_refuse_in_callback (h) == -1)
     return -1;
   /* A passed deadline or a cancel first: the readability may be the
-   * watchdog's or nbd_ext_cancel's shutdown (wait.c), which must read as
+   * watchdog's or nbd_ext_cancel's shutdown (timeouts.c, wait.c), which must read as
    * a timeout or a cancel, not an EOF.
    */
   if (nbd_internal_check_deadlines (h) == -1) {
