@@ -389,8 +389,12 @@ issue (struct nbd_handle *h, struct command *cmd)
 static int
 check_connected (struct nbd_handle *h)
 {
-  /* After a cancel the command could only go to a shut-down socket. */
-  if (nbd_internal_act_on_cancel (h) == -1)
+  /* After a cancel the command could only go to a shut-down socket.
+   * (A relaxed load inline: this runs for every command, and a cancel
+   * racing with it is acted on at the next call anyway.)
+   */
+  if (UNLIKELY (atomic_load_explicit (&h->cancel_requested, memory_order_relaxed))
+      && nbd_internal_act_on_cancel (h) == -1)
     return -1;
   if (h->disconnect_requested) {
     set_error (EINVAL, "cannot issue commands after a disconnect request");

@@ -377,7 +377,7 @@ extern void nbd_internal_set_closed (struct nbd_handle *h);
  * Called by every call that drives the handle, before it looks at the
  * socket.
  */
-extern int nbd_internal_act_on_cancel (struct nbd_handle *h);
+extern int nbd_internal_act_on_cancel (struct nbd_handle *h) __attribute__ ((cold));
 extern void nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum,
                                const char *msg);
 /* -1 with EDEADLK if a user callback of this handle is running: calls that
