@@ -310,6 +310,11 @@ struct nbd_handle {
   pid_t watchdog_pid;           /* 0: none; the process that started it */
   bool watchdog_stop;
   bool watchdog_fired;          /* it shut the socket's reading side */
+  /* Sticky for the connection: the reading side was shut by us (the
+   * watchdog), so an end of stream from now on is a timeout, even if the
+   * timeout was raised since (watchdog_fired is then cleared).
+   */
+  bool read_side_shut;
   pthread_cond_t watchdog_cond; /* CLOCK_MONOTONIC */
   struct waiter *to_wake;       /* followers to post once the lock is free */
 
@@ -364,10 +369,22 @@ extern int nbd_internal_wait_until (struct nbd_handle *h,
                                     bool (*done) (struct nbd_handle *h, void *arg),
                                     void *arg);
 extern void nbd_internal_set_dead (struct nbd_handle *h, int errnum, const char *msg);
-/* The server closed the connection at a message boundary: CLOSED (not
- * dead), commands still owed a reply fail with ENOTCONN, no error set.
+/* recv gave 0: the end of the stream.  at_boundary: where a reply or
+ * handshake message would start.  A stream this library ended itself
+ * (nbd_ext_cancel, the watchdog) dies with ECANCELED / ETIMEDOUT;
+ * otherwise, as libnbd, at a reply boundary the connection is closed
+ * (CLOSED, commands still owed a reply fail with ENOTCONN, no error:
+ * returns 0), anywhere else it is dead with no errno (returns -1).
+ * during: "a reply" or "the handshake", for the message.
  */
-extern void nbd_internal_set_closed (struct nbd_handle *h);
+extern int nbd_internal_end_of_stream (struct nbd_handle *h, bool at_boundary,
+                                       const char *during);
+/* A transport's recv or send failed (-1, errno not EAGAIN): the
+ * connection is dead.  errno 0 means the transport set the error itself
+ * (TLS: GnuTLS's reason, without an errno, as libnbd); otherwise what
+ * names the operation in the message.
+ */
+extern void nbd_internal_transport_failed (struct nbd_handle *h, const char *what);
 /* As nbd_internal_set_dead, but the commands lost fail with cmd_errnum
  * (ETIMEDOUT, ECANCELED) instead of ENOTCONN.
  */

@@ -706,17 +706,14 @@ nbd_internal_receive (struct nbd_handle *h, bool readable)
        * connection, or giving up on commands still owed a reply (they
        * fail with ENOTCONN).  EOF inside a reply is a broken server.
        */
-      if (!h->rx_cmd && h->rbuf_start == h->rbuf_end) {
-        nbd_internal_set_closed (h);
-        break;
-      }
-      nbd_internal_set_dead (h, 0, "recv: server disconnected in the middle of a reply");
-      result = -1;
+      if (nbd_internal_end_of_stream (h, !h->rx_cmd && h->rbuf_start == h->rbuf_end,
+                                      "a reply") == -1)
+        result = -1;
       break;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK)
       break;
-    nbd_internal_set_dead (h, errno, "recv: failed to read a reply");
+    nbd_internal_transport_failed (h, "recv: failed to read a reply");
     result = -1;
     break;
   }

@@ -8,6 +8,7 @@
 #include <config.h>
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -141,17 +142,43 @@ nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum, const char 
   nbd_internal_flush_wakeups (h);
 }
 
-void
-nbd_internal_set_closed (struct nbd_handle *h)
+int
+nbd_internal_end_of_stream (struct nbd_handle *h, bool at_boundary,
+                            const char *during)
 {
   if (h->state == STATE_DEAD || h->state == STATE_CLOSED)
-    return;
+    return 0;
+  /* Our own shutdown(2) first: nbd_internal_kill turns a pending cancel
+   * into ECANCELED whatever it is given.
+   */
+  if (atomic_load (&h->cancel_requested) || h->read_side_shut) {
+    nbd_internal_kill (h, ETIMEDOUT, ETIMEDOUT,
+                       "request timed out: no complete reply within the "
+                       "request timeout");
+    return -1;
+  }
+  if (!at_boundary) {
+    char msg[96];
+    snprintf (msg, sizeof msg, "recv: server disconnected in the middle of %s", during);
+    nbd_internal_set_dead (h, 0, msg);
+    return -1;
+  }
   debug (h, "the server closed the connection");
   h->state = STATE_CLOSED;
   nbd_internal_close_socket (h);
   nbd_internal_abort_commands (h, ENOTCONN);
   nbd_internal_wake_all_waiters (h);
   nbd_internal_flush_wakeups (h);
+  return 0;
+}
+
+void
+nbd_internal_transport_failed (struct nbd_handle *h, const char *what)
+{
+  if (errno == 0)
+    nbd_internal_set_dead (h, 0, NULL);   /* the transport's own error */
+  else
+    nbd_internal_set_dead (h, errno, what);
 }
 
 void
@@ -189,7 +216,7 @@ run_handshake (struct nbd_handle *h)
     if (r == -1) {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         return 0;
-      nbd_internal_set_dead (h, errno, "send: failed to write to the server");
+      nbd_internal_transport_failed (h, "send: failed to write to the server");
       return -1;
     }
     h->hs_wdone += (size_t) r;
@@ -200,12 +227,12 @@ run_handshake (struct nbd_handle *h)
     if (r == -1) {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         return 0;
-      nbd_internal_set_dead (h, errno, "recv: failed to read from the server");
+      nbd_internal_transport_failed (h, "recv: failed to read from the server");
       return -1;
     }
     if (r == 0) {
-      /* (No errno, as libnbd.) */
-      nbd_internal_set_dead (h, 0, "recv: server disconnected during the handshake");
+      /* (Dead with no errno, as libnbd, wherever it stops.) */
+      nbd_internal_end_of_stream (h, false, "the handshake");
       return -1;
     }
     h->hs_rdone += (size_t) r;

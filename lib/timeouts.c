@@ -144,6 +144,7 @@ watchdog_main (void *arg)
        */
       shutdown (h->fd, SHUT_RD);
       h->watchdog_fired = true;
+      h->read_side_shut = true;
     }
     else {
       /* A leader polls: its own poll ends at the deadline.  Look again

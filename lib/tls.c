@@ -115,6 +115,22 @@ tls_errno (int r, int otherwise)
 
 /* ---- The TLS transport ---- */
 
+/* A fatal record-layer error: as libnbd, the error is GnuTLS's reason
+ * with no errno (returned as errno 0, see nbd_internal_transport_failed),
+ * except a lack of memory, which stays ENOMEM.
+ */
+static int
+tls_record_failed (struct nbd_handle *h, const char *call, int r)
+{
+  if (tls_errno (r, 0) == ENOMEM) {
+    errno = ENOMEM;
+    return -1;
+  }
+  set_error (0, "%s: %s", call, gnutls_strerror (r));
+  errno = 0;
+  return -1;
+}
+
 static ssize_t
 tls_recv (struct nbd_handle *h, void *buf, size_t len)
 {
@@ -145,9 +161,7 @@ tls_recv (struct nbd_handle *h, void *buf, size_t len)
       debug (h, "TLS: ignoring non-fatal error: %s", gnutls_strerror ((int) r));
       continue;
     }
-    debug (h, "gnutls_record_recv: %s", gnutls_strerror ((int) r));
-    errno = tls_errno ((int) r, EIO);
-    return -1;
+    return tls_record_failed (h, "gnutls_record_recv", (int) r);
   }
 }
 
@@ -190,11 +204,9 @@ flush_held (struct nbd_handle *h, struct tls *t)
     }
     t->record_held = false;
     if (r < 0) {
+      if (!t->writes_shut)
+        return tls_record_failed (h, "gnutls_record_send", (int) r);
       debug (h, "gnutls_record_send: %s", gnutls_strerror ((int) r));
-      if (!t->writes_shut) {
-        errno = tls_errno ((int) r, EIO);
-        return -1;
-      }
       /* The server closed after our last request: nothing is lost. */
       t->bye_pending = false;
     }
@@ -252,11 +264,8 @@ tls_send (struct nbd_handle *h, const struct iovec *iov, int iovcnt, bool more)
     t->record_held = true;
     r = (ssize_t) len;
   }
-  else if (r < 0) {
-    debug (h, "gnutls_record_send: %s", gnutls_strerror ((int) r));
-    errno = tls_errno ((int) r, EIO);
-    return -1;
-  }
+  else if (r < 0)
+    return tls_record_failed (h, "gnutls_record_send", (int) r);
   h->bytes_sent += (uint64_t) r;
   return r;
 }

@@ -90,7 +90,7 @@ nbd_internal_transmit (struct nbd_handle *h)
     if (r == -1) {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         return 0;
-      nbd_internal_set_dead (h, errno, "send: failed to write a request");
+      nbd_internal_transport_failed (h, "send: failed to write a request");
       return -1;
     }
     /* Account for what went out, request by request. */
@@ -113,7 +113,7 @@ nbd_internal_transmit (struct nbd_handle *h)
   }
   if (transport_holds_output (h) && h->ops->send (h, NULL, 0, false) == -1
       && errno != EAGAIN && errno != EWOULDBLOCK) {
-    nbd_internal_set_dead (h, errno, "send: failed to write a request");
+    nbd_internal_transport_failed (h, "send: failed to write a request");
     return -1;
   }
   return 0;

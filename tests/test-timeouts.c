@@ -362,6 +362,27 @@ test_own_poll_loop (void)
   }
   nbd_close (h);
 
+  /* The watchdog shut the reading side, then the program raised the
+   * timeout before reacting: the end of stream it then reads is still
+   * the timeout, not the server closing.
+   */
+  h = new_handle ();
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    int64_t cookie;
+    struct pollfd pfd;
+    CHECK_EQ (nbd_ext_set_request_timeout (h, 200), 0);
+    cookie = nbd_aio_pread (h, buf, sizeof buf, 0, NBD_NULL_COMPLETION, 0);
+    CHECK (cookie > 0, "aio_pread: %s", nbd_get_error ());
+    pfd = (struct pollfd) { .fd = nbd_aio_get_fd (h), .events = POLLIN };
+    CHECK_EQ (poll (&pfd, 1, 5000), 1);
+    CHECK_EQ (nbd_ext_set_request_timeout (h, 60000), 0);
+    CHECK_FAILS (nbd_aio_notify_read (h), ETIMEDOUT, "nbd_aio_notify_read", NULL);
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+    CHECK_FAILS (nbd_aio_command_completed (h, cookie), ETIMEDOUT,
+                 "nbd_aio_command_completed", NULL);
+  }
+  nbd_close (h);
+
   /* Close while the watchdog sleeps towards a deadline, and right after
    * one passed.
    */
@@ -535,6 +556,58 @@ test_cancel_own_poll_loop (bool from_signal)
   check_case = NULL;
 }
 
+/* A cancel from a completion callback, in the middle of the engine's
+ * receive pass: the shut-down socket's end of stream must read as the
+ * cancel (ECANCELED, dead), not as the server closing the connection.
+ */
+static int
+cancel_in_callback (void *user_data, int *error)
+{
+  (void) error;
+  nbd_ext_cancel (user_data);
+  return 1;
+}
+
+static void
+test_cancel_from_callback (void)
+{
+  static char bufs[6][128 * 1024];
+  struct server s;
+  struct nbd_handle *h;
+  int64_t cookies[6];
+  int r = 0;
+
+  check_case = "cancel from a completion callback";
+  if (start_nbdkit (&s, "memory", "1M", NULL) == -1) {
+    FAIL ("cannot start nbdkit");
+    return;
+  }
+  h = new_handle ();
+  if (connect_or_fail (h, s.sock, check_case) == 0) {
+    for (int i = 0; i < 6; i++) {
+      nbd_completion_callback cb = { .callback = cancel_in_callback, .user_data = h };
+      cookies[i] = nbd_aio_pread (h, bufs[i], sizeof bufs[i], 0,
+                                  i == 0 ? cb : NBD_NULL_COMPLETION, 0);
+      CHECK (cookies[i] > 0, "aio_pread %d: %s", i, nbd_get_error ());
+    }
+    for (int n = 0; n < 20 && r != -1 && nbd_aio_in_flight (h) > 0; n++)
+      r = nbd_poll (h, 2000);
+    CHECK_EQ (r, -1);
+    CHECK (nbd_get_errno () == ECANCELED, "poll: errno %d: %s", nbd_get_errno (),
+           nbd_get_error ());
+    CHECK (nbd_aio_is_dead (h), "state: %s", nbd_connection_state (h));
+    for (int i = 1; i < 6; i++) {
+      int c = nbd_aio_command_completed (h, cookies[i]);
+      /* (Those whose reply had fully arrived keep their result.) */
+      CHECK (c == 1 || (c == -1 && nbd_get_errno () == ECANCELED),
+             "command %d: %d, errno %d", i, c, nbd_get_errno ());
+    }
+  }
+  nbd_close (h);
+  server_stop (&s);
+  check_case = NULL;
+}
+
 /* A cancel while nothing waits acts on the next call that drives the
  * handle, whatever it is, and fails it with ECANCELED (not with the
  * EPIPE or EOF of the socket the cancel shut down): a command, a
@@ -651,6 +724,7 @@ main (void)
   test_cancel_own_poll_loop (false);
   test_cancel_own_poll_loop (true);
   test_cancel_idle ();
+  test_cancel_from_callback ();
   test_threads_with_timeouts ();
   return check_status (PROG);
 }

@@ -452,6 +452,11 @@ test_idle_close (enum script script, const char *what)
     else {
       CHECK (nbd_aio_is_dead (c.h), "%s: %s", what, nbd_connection_state (c.h));
       CHECK (nbd_get_error () != NULL, "%s: no error", what);
+      /* As libnbd: a TLS record error is GnuTLS's reason, with no errno. */
+      if (script == IDLE_DROP)
+        CHECK (nbd_get_errno () == 0 && nbd_get_error ()
+               && strstr (nbd_get_error (), "gnutls_record_recv") != NULL,
+               "%s: errno %d: %s", what, nbd_get_errno (), nbd_get_error ());
     }
   }
   /* A dead or closed handle: nothing to poll for, no busy loop either. */
