@@ -89,11 +89,6 @@ nbd_internal_close_socket (struct nbd_handle *h)
     nbd_internal_close_fd (h);
 }
 
-/* The connection is unusable: every command still pending fails with
- * cmd_errnum.  The error (errnum, msg; or, if msg is NULL, the one the
- * caller already set) is left for the caller that observed it and kept
- * in the handle for other threads waiting on it.
- */
 static const char cancelled_msg[] = "the call was cancelled (nbd_ext_cancel)";
 
 int
@@ -110,6 +105,11 @@ nbd_internal_act_on_cancel (struct nbd_handle *h)
   return -1;
 }
 
+/* The connection is unusable: every command still pending fails with
+ * cmd_errnum.  The error (errnum, msg; or, if msg is NULL, the one the
+ * caller already set) is left for the caller that observed it and kept
+ * in the handle for other threads waiting on it.
+ */
 void
 nbd_internal_kill (struct nbd_handle *h, int errnum, int cmd_errnum, const char *msg)
 {
