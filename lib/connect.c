@@ -159,6 +159,10 @@ nbd_unlocked_aio_connect (struct nbd_handle *h,
   int fd;
   char desc[256];
 
+  /* Recorded before trying, as libnbd does: nbd_get_uri of a handle
+   * whose connect failed still names the address it was given.
+   */
+  remember_addr (h, addr, addrlen);
   fd = socket (addr->sa_family, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0);
   if (fd == -1) {
     set_error (errno, "socket");
@@ -172,7 +176,6 @@ nbd_unlocked_aio_connect (struct nbd_handle *h,
     fail_dead (h);
     return -1;
   }
-  remember_addr (h, addr, addrlen);
   return 0;
 }
 

@@ -408,6 +408,47 @@ main (void)
   }
   nbd_close (h);
 
+  /* nbd_get_uri after a connect that failed: the handle is dead, but as
+   * libnbd it still names the address it was asked to connect to, and a
+   * URI that failed to connect is written back in canonical form (the
+   * unknown parameter dropped, the last socket= kept, %2F decoded).
+   */
+  {
+    static const struct { const char *uri, *want; } failed[] = {
+      { NULL, "nbd+unix:///myexport?socket=%s/missing" },
+      { "nbd+unix:///myexport?socket=%s/missing&foo=bar",
+        "nbd+unix:///myexport?socket=%s/missing" },
+      { "nbd+unix:///a%%2Fb?socket=/x&socket=%s/missing",
+        "nbd+unix:///a/b?socket=%s/missing" },
+    };
+    for (size_t i = 0; i < sizeof failed / sizeof failed[0]; i++) {
+      char missing[300];
+      int r;
+
+      h = nbd_create ();
+      snprintf (missing, sizeof missing, "%s/missing", tmpdir);
+      if (failed[i].uri) {
+        snprintf (uri, sizeof uri, failed[i].uri, tmpdir);
+        r = nbd_connect_uri (h, uri);
+      }
+      else
+        r = nbd_set_export_name (h, "myexport") == -1
+          ? 0 : nbd_connect_unix (h, missing);
+      if (r != -1 || nbd_get_errno () != ENOENT)
+        FAIL ("connect to %s: expected ENOENT, got %d: %s", missing, r,
+              nbd_get_error ());
+      snprintf (want, sizeof want, failed[i].want, tmpdir);
+      {
+        char *u = nbd_get_uri (h);
+        if (u == NULL || strcmp (u, want) != 0)
+          FAIL ("nbd_get_uri after a failed connect: %s, expected %s",
+                u ? u : nbd_get_error (), want);
+        free (u);
+      }
+      nbd_close (h);
+    }
+  }
+
   /* nbd_get_uri after nbd_connect_socket: as libnbd, no URI (EINVAL),
    * although this socket's peer is a named Unix socket.
    */
