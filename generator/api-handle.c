@@ -601,7 +601,11 @@ const struct call api_handle_calls[] = {
       "request.  When unset, a "
       "built-in search is used: C</etc/pki/libnbd/> for root, otherwise "
       "C<$HOME/.pki/libnbd> then C<$HOME/.config/pki/libnbd>; if none exists "
-      "the system's trusted CAs are used.\n\n"
+      "the system's trusted CAs are used.  So are they when the directory "
+      "named here does not exist or holds no C<ca-cert.pem>: that is not an "
+      "error in itself, and with verification turned off "
+      "(L<nbd_set_tls_verify_peer(3)>) the "
+      "connection can still succeed.\n\n"
       TLS_SETTING_NOTE,
     .see_also = "nbd_set_tls(3) nbd_set_tls_verify_peer(3) nbd_set_tls_psk_file(3)",
   },

@@ -490,10 +490,15 @@ find_certificates_dir (struct nbd_handle *h, char **dir_out)
 
   *dir_out = NULL;
   if (h->tls_certificates) {
+    /* As libnbd: a directory that is not there holds no ca-cert.pem,
+     * like an empty one, so the system's trusted CAs are used (and a
+     * connection without verification still succeeds); the defaults
+     * are not searched instead.
+     */
     if (!is_dir (h->tls_certificates)) {
-      set_error (ENOENT, "TLS certificates directory %s: not found or not a "
-                 "directory", h->tls_certificates);
-      return -1;
+      debug (h, "TLS: certificates directory %s not found, using the "
+             "system's trusted CAs", h->tls_certificates);
+      return 0;
     }
     *dir_out = strdup (h->tls_certificates);
     goto out;

@@ -5,8 +5,10 @@
 # come from, in order); LIBNBD_DEBUG; the version's format; the
 # "nbd_xxx: " prefix of error messages; nbd_get_uri after a connect
 # that failed, over many URI shapes and the nbd_set_uri_allow_*
-# restrictions; TLS settings against a server without TLS, with
-# missing or malformed key files.
+# restrictions, and once connected (TCP on IPv4 and IPv6, Unix); TLS
+# settings against a server without TLS, with missing or malformed key
+# files; certificate directories without a CA against an X.509 server,
+# without verification.
 import os
 import re
 import tempfile
@@ -176,6 +178,83 @@ def uris():
         say("uri local file %s %s" % (lf, u), call(h.connect_uri, u))
 
 
+def free_port(family, address):
+    import socket
+    s = socket.socket(family)
+    s.bind((address, 0))
+    port = str(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def start_tcp_nbdkit(address, port, tmp):
+    """nbdkit listening on address:port; ready once its pid file is
+    written (after it listens)."""
+    import subprocess
+    import time
+    pidfile = os.path.join(tmp, "pid-" + port)
+    proc = subprocess.Popen(["nbdkit", "-f", "-i", address, "-p", port,
+                             "-P", pidfile, "memory", "1M"])
+    for _ in range(500):
+        if os.path.exists(pidfile) and os.path.getsize(pidfile) > 0:
+            break
+        time.sleep(0.01)
+    return proc
+
+
+# P4, P6 and S stand for this run's IPv4 port, IPv6 port and socket.
+CONNECTED_URIS = [
+    "nbd://127.0.0.1:P4/", "nbd://127.0.0.1:P4", "nbd://127.0.0.1:P4/exp",
+    "nbd://127.0.0.1:P4//exp", "nbd://127.0.0.1:P4/a%2Fb%20c%3F%23",
+    "nbd://[::1]:P6/", "nbd://[::1]:P6/x", "nbd://u@127.0.0.1:P4/",
+    "nbd://localhost:P4/", "nbd://127.0.0.1:P4/?foo=bar",
+    "nbd://127.0.0.1:P4/?tls-psk-file=/x", "nbd://127.0.0.1:P4/?",
+    "nbd://127.0.0.1:P4/#frag",
+    "nbd+unix:///?socket=S", "nbd+unix:///exp?socket=S&foo=bar",
+    "nbd+unix://u@/e?socket=S",
+    "nbd+unix:///?socket=S&tls-certificates=/nonexistent",
+    "nbd+unix:///%C3%A9?socket=S", "nbd+unix:///?socket=S;foo=bar",
+    "nbd+unix:///?foo&socket=S", "nbd+unix:///?=x&socket=S",
+]
+
+
+def connected_uris(sock, tmp):
+    """nbd_get_uri and the export name once connected, over URI shapes
+    and nbd_connect_tcp host spellings."""
+    import socket
+    p4 = free_port(socket.AF_INET, "127.0.0.1")
+    p6 = free_port(socket.AF_INET6, "::1")
+    servers = [start_tcp_nbdkit("127.0.0.1", p4, tmp),
+               start_tcp_nbdkit("::1", p6, tmp)]
+
+    def masked(r):
+        return r.replace(p4, "P4").replace(p6, "P6").replace(sock, "S")
+    try:
+        for u in CONNECTED_URIS:
+            real = u.replace("P4", p4).replace("P6", p6).replace(
+                "socket=S", "socket=" + sock)
+            h = nbd.NBD()
+            step("connected " + u)
+            say("connected " + u, "%s; get_uri %s; export %s; size %s" % (
+                call(h.connect_uri, real), masked(call(h.get_uri)),
+                call(h.get_export_name), call(h.get_size)))
+            if h.aio_is_ready():
+                h.shutdown()
+        for host, port in (("127.0.0.1", p4), ("::1", p6), ("localhost", p4),
+                           ("[::1]", p6)):
+            h = nbd.NBD()
+            h.set_export_name("e/x y")
+            step("connect_tcp " + host)
+            say("connect_tcp " + host, "%s; get_uri %s" % (
+                call(h.connect_tcp, host, port), masked(call(h.get_uri))))
+            if h.aio_is_ready():
+                h.shutdown()
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait()
+
+
 def tls_settings(sock, tmp):
     bad = os.path.join(tmp, "bad.psk")
     with open(bad, "w") as f:
@@ -221,6 +300,51 @@ def tls_settings(sock, tmp):
     say("tls: get_tls_username after empty", call(h.get_tls_username))
 
 
+def x509_without_verification(keys):
+    """A certificates directory that is missing, empty or a file holds
+    no CA: the system's are used, so without verification the
+    connection to a server with its own CA succeeds."""
+    import shutil
+    import subprocess
+    if not shutil.which("certtool"):
+        say("x509", "skipped (no certtool)")
+        return
+    srv = os.path.join(keys, "x509-server")
+    empty = os.path.join(keys, "empty")
+    os.makedirs(srv)
+    os.makedirs(empty)
+    with open(os.path.join(srv, "ca.info"), "w") as f:
+        f.write("cn = probe CA\nca\ncert_signing_key\nexpiration_days = 2\n")
+    with open(os.path.join(srv, "server.info"), "w") as f:
+        f.write("cn = localhost\ndns_name = localhost\ntls_www_server\n"
+                "encryption_key\nsigning_key\nexpiration_days = 2\n")
+    for args in (["--generate-privkey", "--key-type=ecdsa", "--outfile", "ca-key.pem"],
+                 ["--generate-self-signed", "--load-privkey", "ca-key.pem",
+                  "--template", "ca.info", "--outfile", "ca-cert.pem"],
+                 ["--generate-privkey", "--key-type=ecdsa", "--outfile", "server-key.pem"],
+                 ["--generate-certificate", "--load-ca-certificate", "ca-cert.pem",
+                  "--load-ca-privkey", "ca-key.pem", "--load-privkey", "server-key.pem",
+                  "--template", "server.info", "--outfile", "server-cert.pem"]):
+        subprocess.run(["certtool"] + args, cwd=srv, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, sock, tmp = start_nbdkit("--tls=require", "--tls-certificates=" + srv,
+                                     "memory", "1M")
+    try:
+        for label, d in (("missing dir", "/nonexistent/dir"), ("empty dir", empty),
+                         ("a file", os.path.join(srv, "ca.info"))):
+            h = nbd.NBD()
+            h.set_tls(nbd.TLS_REQUIRE)
+            h.set_tls_verify_peer(False)
+            h.set_tls_certificates(d)
+            step("x509 " + label)
+            say("x509 %s, no verification" % label, "connect %s; negotiated %s" % (
+                call(h.connect_unix, sock), call(h.get_tls_negotiated)))
+            if h.aio_is_ready():
+                h.shutdown()
+    finally:
+        stop_nbdkit(server, tmp)
+
+
 def main():
     handle_names()
     library_facts()
@@ -229,8 +353,10 @@ def main():
         debug_contexts(sock)
         error_prefixes(sock)
         uris()
+        connected_uris(sock, tmp)
         with tempfile.TemporaryDirectory(prefix="libnbd-conf-tls-") as keys:
             tls_settings(sock, keys)
+            x509_without_verification(keys)
     finally:
         stop_nbdkit(server, tmp)
 
