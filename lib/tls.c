@@ -106,11 +106,13 @@ tls_pull_timeout (gnutls_transport_ptr_t ptr, unsigned int ms)
 
 /* GnuTLS reports a failed allocation as GNUTLS_E_MEMORY_ERROR: that is
  * ENOMEM whatever the call, not the errno its other failures map to.
+ * Those others (a malformed key or certificate file, a refused
+ * handshake) carry GnuTLS's reason and errno 0, as in libnbd.
  */
 static int
-tls_errno (int r, int otherwise)
+tls_errno (int r)
 {
-  return r == GNUTLS_E_MEMORY_ERROR ? ENOMEM : otherwise;
+  return r == GNUTLS_E_MEMORY_ERROR ? ENOMEM : 0;
 }
 
 /* ---- The TLS transport ---- */
@@ -122,7 +124,7 @@ tls_errno (int r, int otherwise)
 static int
 tls_record_failed (struct nbd_handle *h, const char *call, int r)
 {
-  if (tls_errno (r, 0) == ENOMEM) {
+  if (tls_errno (r) == ENOMEM) {
     errno = ENOMEM;
     return -1;
   }
@@ -407,7 +409,10 @@ set_up_psk (struct nbd_handle *h, struct tls *t)
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
       line[--len] = '\0';
     colon = strchr (line, ':');
-    if (!colon)
+    /* A line with an empty key does not count, as in libnbd: the user
+     * reads as not found (EINVAL), not as a key GnuTLS refuses.
+     */
+    if (!colon || colon[1] == '\0')
       continue;
     *colon = '\0';
     if (strcmp (line, username) == 0) {
@@ -439,7 +444,7 @@ set_up_psk (struct nbd_handle *h, struct tls *t)
     r = gnutls_psk_set_client_credentials (t->pskcred, username, &key,
                                            GNUTLS_PSK_KEY_HEX);
     if (r < 0) {
-      set_error (tls_errno (r, EINVAL), "%s: key for '%s': gnutls_psk_set_client_credentials: %s",
+      set_error (tls_errno (r), "%s: key for '%s': gnutls_psk_set_client_credentials: %s",
                  h->tls_psk_file, username, gnutls_strerror (r));
       goto err;
     }
@@ -448,7 +453,7 @@ set_up_psk (struct nbd_handle *h, struct tls *t)
     goto err;
   r = gnutls_credentials_set (t->session, GNUTLS_CRD_PSK, t->pskcred);
   if (r < 0) {
-    set_error (tls_errno (r, EINVAL), "gnutls_credentials_set: %s", gnutls_strerror (r));
+    set_error (tls_errno (r), "gnutls_credentials_set: %s", gnutls_strerror (r));
     goto err;
   }
   debug (h, "TLS: using the pre-shared key of '%s' from %s", username,
@@ -545,7 +550,7 @@ load_client_pair (struct nbd_handle *h, struct tls *t, const char *dir,
   r = gnutls_certificate_set_x509_key_file (t->xcred, path, keypath,
                                             GNUTLS_X509_FMT_PEM);
   if (r < 0) {
-    set_error (tls_errno (r, EINVAL), "%s, %s: %s", path, keypath, gnutls_strerror (r));
+    set_error (tls_errno (r), "%s, %s: %s", path, keypath, gnutls_strerror (r));
     return -1;
   }
   debug (h, "TLS: using client certificate %s", path);
@@ -574,7 +579,7 @@ set_up_x509 (struct nbd_handle *h, struct tls *t)
     if (is_file (dir, "ca-cert.pem", path, sizeof path)) {
       r = gnutls_certificate_set_x509_trust_file (t->xcred, path, GNUTLS_X509_FMT_PEM);
       if (r < 0) {
-        set_error (tls_errno (r, EINVAL), "%s: %s", path, gnutls_strerror (r));
+        set_error (tls_errno (r), "%s: %s", path, gnutls_strerror (r));
         goto err;
       }
       have_ca = true;
@@ -582,7 +587,7 @@ set_up_x509 (struct nbd_handle *h, struct tls *t)
     if (is_file (dir, "ca-crl.pem", path, sizeof path)) {
       r = gnutls_certificate_set_x509_crl_file (t->xcred, path, GNUTLS_X509_FMT_PEM);
       if (r < 0) {
-        set_error (tls_errno (r, EINVAL), "%s: %s", path, gnutls_strerror (r));
+        set_error (tls_errno (r), "%s: %s", path, gnutls_strerror (r));
         goto err;
       }
     }
@@ -614,7 +619,7 @@ set_up_x509 (struct nbd_handle *h, struct tls *t)
     goto err;
   r = gnutls_credentials_set (t->session, GNUTLS_CRD_CERTIFICATE, t->xcred);
   if (r < 0) {
-    set_error (tls_errno (r, EINVAL), "gnutls_credentials_set: %s", gnutls_strerror (r));
+    set_error (tls_errno (r), "gnutls_credentials_set: %s", gnutls_strerror (r));
     goto err;
   }
 
@@ -724,7 +729,7 @@ nbd_internal_tls_handshake (struct nbd_handle *h)
         why.data = NULL;
       while (why.data && why.size > 0 && why.data[why.size - 1] == ' ')
         why.data[--why.size] = '\0';
-      set_error (tls_errno (r, 0), "gnutls_handshake: %s (%d/%d)%s%s", gnutls_strerror (r), in, out,
+      set_error (tls_errno (r), "gnutls_handshake: %s (%d/%d)%s%s", gnutls_strerror (r), in, out,
                  why.data ? ": " : "", why.data ? (char *) why.data : "");
       gnutls_free (why.data);
     }

@@ -318,6 +318,21 @@ test_x509 (void)
                           "gnutls_handshake: Error in the certificate verification.");
   }
 
+  /* A client certificate file GnuTLS cannot read: its reason, errno 0
+   * (as libnbd).
+   */
+  {
+    char garbled[128];
+    snprintf (garbled, sizeof garbled, "%s/garbled", certs);
+    CHECK_OR_EXIT (run ("mkdir -p '%s' && cp '%s/ca-cert.pem' '%s/'",
+                        garbled, certs, garbled) == 0, "mkdir");
+    write_file_or_exit (garbled, "client-cert.pem", "not a certificate\n");
+    write_file_or_exit (garbled, "client-key.pem", "not a key\n");
+    h = cert_handle (LIBNBD_TLS_REQUIRE, garbled);
+    expect_connect_fails (h, s.sock, "garbled client certificate", 0,
+                          "client-cert.pem");
+  }
+
   /* ALLOW with credentials: TLS is used. */
   h = cert_handle (LIBNBD_TLS_ALLOW, certs);
   connect_tls (h, s.sock);
@@ -497,6 +512,22 @@ test_psk (void)
   /* A user not in the file. */
   h = psk_handle (pskfile, "bob");
   expect_connect_fails (h, s.sock, "unknown PSK user", EINVAL, "bob");
+
+  /* As libnbd: a line with an empty key does not name the user (EINVAL),
+   * a key that is not hex is GnuTLS's refusal (its reason, errno 0).
+   */
+  {
+    char path[256];
+    write_file_or_exit (certs, "emptykey.psk", "alice:\n");
+    snprintf (path, sizeof path, "%s/emptykey.psk", certs);
+    h = psk_handle (path, "alice");
+    expect_connect_fails (h, s.sock, "empty PSK", EINVAL, "alice");
+    write_file_or_exit (certs, "nothex.psk", "alice:zz\n");
+    snprintf (path, sizeof path, "%s/nothex.psk", certs);
+    h = psk_handle (path, "alice");
+    expect_connect_fails (h, s.sock, "PSK not in hex", 0,
+                          "gnutls_psk_set_client_credentials");
+  }
 
   /* The same through an nbds+unix URI, with the user in the URI. */
   {

@@ -7,8 +7,9 @@
 # that failed, over many URI shapes and the nbd_set_uri_allow_*
 # restrictions, and once connected (TCP on IPv4 and IPv6, Unix); TLS
 # settings against a server without TLS, with missing or malformed key
-# files; certificate directories without a CA against an X.509 server,
-# without verification.
+# files; certificate directories without a CA or with a garbled client
+# pair against an X.509 server, without verification; PSK files of
+# every shape against a PSK server.
 import os
 import re
 import tempfile
@@ -330,8 +331,15 @@ def x509_without_verification(keys):
     server, sock, tmp = start_nbdkit("--tls=require", "--tls-certificates=" + srv,
                                      "memory", "1M")
     try:
+        garbled = os.path.join(keys, "garbled")
+        os.makedirs(garbled)
+        shutil.copy(os.path.join(srv, "ca-cert.pem"), garbled)
+        for name in ("client-cert.pem", "client-key.pem"):
+            with open(os.path.join(garbled, name), "w") as f:
+                f.write("not PEM\n")
         for label, d in (("missing dir", "/nonexistent/dir"), ("empty dir", empty),
-                         ("a file", os.path.join(srv, "ca.info"))):
+                         ("a file", os.path.join(srv, "ca.info")),
+                         ("garbled client pair", garbled)):
             h = nbd.NBD()
             h.set_tls(nbd.TLS_REQUIRE)
             h.set_tls_verify_peer(False)
@@ -341,6 +349,48 @@ def x509_without_verification(keys):
                 call(h.connect_unix, sock), call(h.get_tls_negotiated)))
             if h.aio_is_ready():
                 h.shutdown()
+    finally:
+        stop_nbdkit(server, tmp)
+
+
+def psk_files(keys):
+    """Key files of every shape against a server with the user's key."""
+    import shutil
+    import subprocess
+    if not shutil.which("psktool"):
+        say("psk", "skipped (no psktool)")
+        return
+    good = os.path.join(keys, "keys.psk")
+    subprocess.run(["psktool", "-u", "alice", "-p", good], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    files = [("missing", "/nonexistent/psk"), ("a directory", keys),
+             ("good", good)]
+    for label, text in (("no colon", "no colon on this line\n"),
+                        ("not hex", "alice:zz\n"), ("empty key", "alice:\n"),
+                        ("other user", "bob:0123456789abcdef\n"), ("empty", "")):
+        path = os.path.join(keys, label.replace(" ", "-") + ".psk")
+        with open(path, "w") as f:
+            f.write(text)
+        files.append((label, path))
+    server, sock, tmp = start_nbdkit("--tls=require", "--tls-psk=" + good,
+                                     "memory", "1M")
+    try:
+        for label, path in files:
+            for opt in (False, True):
+                key = "psk %s%s" % (label, ", opt mode" if opt else "")
+                h = nbd.NBD()
+                h.set_tls(nbd.TLS_REQUIRE)
+                h.set_tls_psk_file(path)
+                h.set_tls_username("alice")
+                h.set_opt_mode(opt)
+                step(key)
+                r = "connect %s" % call(h.connect_unix, sock)
+                if opt:
+                    r += "; list %s; go %s" % (call(h.opt_list, lambda n, d: 0),
+                                              call(h.opt_go))
+                say(key, r + "; negotiated %s" % call(h.get_tls_negotiated))
+                if h.aio_is_ready():
+                    h.shutdown()
     finally:
         stop_nbdkit(server, tmp)
 
@@ -357,6 +407,7 @@ def main():
         with tempfile.TemporaryDirectory(prefix="libnbd-conf-tls-") as keys:
             tls_settings(sock, keys)
             x509_without_verification(keys)
+            psk_files(keys)
     finally:
         stop_nbdkit(server, tmp)
 
