@@ -633,10 +633,14 @@ nbd_unlocked_aio_zero (struct nbd_handle *h, uint64_t count, uint64_t offset,
   return aio_no_data (h, NBD_CMD_WRITE_ZEROES, count, offset, completion, flags);
 }
 
+/* As libnbd, a check of LIBNBD_STRICT_COMMANDS: without it the request
+ * goes to the server, which refuses it.
+ */
 static int
 check_block_status (struct nbd_handle *h)
 {
-  if (!h->meta_valid || h->nr_meta_contexts == 0) {
+  if ((h->strict & LIBNBD_STRICT_COMMANDS)
+      && (!h->meta_valid || h->nr_meta_contexts == 0)) {
     set_error (ENOTSUP, "did not negotiate any metadata contexts, "
                "either you did not call nbd_add_meta_context before "
                "connecting or the server does not support it");

@@ -95,6 +95,16 @@ test_read_only (void)
 }
 
 /* A server without flush, trim, zero, cache, FUA. */
+static int
+no_extents (void *user_data, const char *metacontext, uint64_t offset,
+            uint32_t *entries, size_t nr_entries, int *error)
+{
+  (void) user_data; (void) metacontext; (void) offset; (void) entries;
+  (void) nr_entries; (void) error;
+  FAIL ("an extent callback ran for a refused block status");
+  return 0;
+}
+
 static void
 test_unsupported (void)
 {
@@ -126,9 +136,15 @@ test_unsupported (void)
   REFUSED (h, nbd_cache (h, 512, 0, 0), EINVAL, "nbd_cache", "cache");
   REFUSED (h, nbd_pwrite (h, buf, 512, 0, LIBNBD_CMD_FLAG_FUA), EINVAL,
            "nbd_pwrite", "FUA");
+  /* No metadata context was asked for, so none was negotiated. */
+  REFUSED (h, nbd_block_status (h, 512, 0, (nbd_extent_callback) { .callback = no_extents }, 0),
+           ENOTSUP, "nbd_block_status", "metadata contexts");
   EXPECT_OK (nbd_pwrite (h, buf, 512, 0, 0));
 
   set_strict (h, nbd_get_strict_mode (h) & ~LIBNBD_STRICT_COMMANDS);
+  SERVER_FAILS (h, nbd_block_status (h, 512, 0,
+                                     (nbd_extent_callback) { .callback = no_extents }, 0),
+                EINVAL, "nbd_block_status");
   SERVER_FAILS (h, nbd_flush (h, 0), EINVAL, "nbd_flush");
   SERVER_FAILS (h, nbd_trim (h, 512, 0, 0), EINVAL, "nbd_trim");
   SERVER_FAILS (h, nbd_pwrite (h, buf, 512, 0, LIBNBD_CMD_FLAG_FUA), EINVAL,
