@@ -27,8 +27,17 @@
  * gets control after each reply and can refill the pipeline before the
  * server runs dry.  Above it, one recv takes as many replies as have
  * arrived (fewest syscalls).
+ *
+ * Why as high as 16: on a machine where client and server share few
+ * cores, taking ~8 replies per recv and then sending ~8 requests in one
+ * sendmsg hands the server bursts, and its worker threads sleep and
+ * migrate between them (2x the server's context switches, 20x its
+ * migrations at queue depth 16).  Refilling after each reply keeps the
+ * server evenly busy: +22% reads, +14% writes at depth 16 (medians of 8
+ * alternating runs).  From depth 64 on the pipe never runs dry, and
+ * batching's fewer syscalls win.
  */
-#define LOW_QUEUE_DEPTH 4
+#define LOW_QUEUE_DEPTH 16
 
 
 static int
