@@ -67,7 +67,7 @@ connected (struct nbd_handle *h)
    * it now, so that a program polling the socket itself wakes up.
    */
   if (atomic_load (&h->cancel_requested))
-    shutdown (h->fd, SHUT_RDWR);
+    nbd_internal_shut_for_cancel (h);
   debug (h, "connected");
   nbd_internal_handshake_start (h);
 }

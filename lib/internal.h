@@ -424,6 +424,10 @@ extern int nbd_internal_check_deadlines (struct nbd_handle *h);
  * when there is no deadline).
  */
 extern uint64_t nbd_internal_next_deadline (struct nbd_handle *h);
+/* End the connection: a request deadline passed (ETIMEDOUT; ECANCELED
+ * instead if a cancel is pending, as for any nbd_internal_kill).
+ */
+extern void nbd_internal_request_timed_out (struct nbd_handle *h);
 extern int nbd_internal_check_deadlines_at (struct nbd_handle *h, uint64_t now);
 /* A follower's reason to wake came (its command completed, the
  * connection died): it is posted when the lock is next given up.

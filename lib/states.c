@@ -152,9 +152,7 @@ nbd_internal_end_of_stream (struct nbd_handle *h, bool at_boundary,
    * into ECANCELED whatever it is given.
    */
   if (atomic_load (&h->cancel_requested) || h->read_side_shut) {
-    nbd_internal_kill (h, ETIMEDOUT, ETIMEDOUT,
-                       "request timed out: no complete reply within the "
-                       "request timeout");
+    nbd_internal_request_timed_out (h);
     return -1;
   }
   if (!at_boundary) {

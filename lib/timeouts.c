@@ -68,10 +68,16 @@ nbd_internal_check_deadlines_at (struct nbd_handle *h, uint64_t now)
                        "connect timed out: the connection and handshake took "
                        "longer than the connect timeout");
   else
-    nbd_internal_kill (h, ETIMEDOUT, ETIMEDOUT,
-                       "request timed out: no complete reply within the "
-                       "request timeout");
+    nbd_internal_request_timed_out (h);
   return -1;
+}
+
+void
+nbd_internal_request_timed_out (struct nbd_handle *h)
+{
+  nbd_internal_kill (h, ETIMEDOUT, ETIMEDOUT,
+                     "request timed out: no complete reply within the "
+                     "request timeout");
 }
 
 int
